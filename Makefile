@@ -1,0 +1,73 @@
+# Preflight — every target installs what it needs first, from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck pytest install system-deps migrate demo bench lock clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Preflight needs Python 3.12 or newer; $(PYTHON) is " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the test suite needs (Chromium for browser tests, poppler for
+# reading PDFs back). Installed only when running as root and missing.
+system-deps:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  missing=""; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	  fc-list 2>/dev/null | grep -qi dejavu || missing="$$missing fonts-dejavu-core"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	fi
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py seed_demo
+
+# Serve the demo at http://$(HOST):$(PORT) with a Celery worker and beat beside it.
+# Ctrl-C stops all three.
+run: demo
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/celery -A readiness worker --loglevel=INFO --concurrency=2 & \
+	$(BIN)/celery -A readiness beat --loglevel=INFO & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+pytest: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: migrate
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Re-pin dependencies after editing requirements*.in.
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile -q --python-version 3.12 requirements.in -o requirements.lock
+	$(BIN)/uv pip compile -q --python-version 3.12 requirements-dev.in -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,218 @@
+"""Validation of framework files (JSON) before anything touches the database.
+
+Every problem is reported with the path of the offending value, for example
+``gaps[2].criteria[4].severity: 'urgent' is not one of blocking, major, minor``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assessments.frameworks.models import CheckKind, GapKey, MappingScheme, RiskTier, Severity
+
+CODE_PREFIX = {
+    GapKey.EVALS: "EV",
+    GapKey.OBSERVABILITY: "OB",
+    GapKey.GUARDRAILS: "GR",
+    GapKey.GOVERNANCE: "GV",
+    GapKey.COST: "CO",
+    GapKey.OWNERSHIP: "OW",
+}
+
+
+class FrameworkFileError(ValueError):
+    """A framework file that cannot be loaded; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass
+class MappingSpec:
+    scheme: str
+    reference: str
+    title: str
+
+
+@dataclass
+class CriterionSpec:
+    code: str
+    title: str
+    guidance: str
+    cost_if_missing: str
+    severity: str
+    evidence_expected: str
+    check_kind: str
+    max_evidence_age_days: int
+    risk_tiers: list[str]
+    mappings: list[MappingSpec] = field(default_factory=list)
+
+
+@dataclass
+class GapSpec:
+    key: str
+    name: str
+    order: int
+    weight: int
+    description: str
+    criteria: list[CriterionSpec] = field(default_factory=list)
+
+
+@dataclass
+class FrameworkSpec:
+    name: str
+    version: int
+    description: str
+    gaps: list[GapSpec]
+
+    @property
+    def criteria_count(self) -> int:
+        return sum(len(gap.criteria) for gap in self.gaps)
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def text(self, obj: dict[str, Any], key: str, path: str, *, required: bool = True, max_len: int = 0) -> str:
+        value = obj.get(key, "")
+        if not isinstance(value, str):
+            self.problems.append(f"{path}.{key}: expected text, got {type(value).__name__}")
+            return ""
+        value = value.strip()
+        if required and not value:
+            self.problems.append(f"{path}.{key}: is required")
+        if max_len and len(value) > max_len:
+            self.problems.append(f"{path}.{key}: longer than {max_len} characters")
+        return value
+
+    def integer(self, obj: dict[str, Any], key: str, path: str, *, low: int, high: int) -> int:
+        value = obj.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.append(f"{path}.{key}: expected a whole number, got {value!r}")
+            return low
+        if not low <= value <= high:
+            self.problems.append(f"{path}.{key}: {value} is outside {low}..{high}")
+        return value
+
+    def choice(self, obj: dict[str, Any], key: str, path: str, choices: list[str], *, blank: bool = False) -> str:
+        value = obj.get(key, "")
+        if blank and value == "":
+            return ""
+        if value not in choices:
+            self.problems.append(f"{path}.{key}: {value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+    def items(self, obj: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+        value = obj.get(key)
+        if not isinstance(value, list):
+            self.problems.append(f"{path}.{key}: expected a list")
+            return []
+        good = []
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                good.append(item)
+            else:
+                self.problems.append(f"{path}.{key}[{index}]: expected an object")
+        return good
+
+
+def framework_parse(raw: bytes | str) -> FrameworkSpec:
+    """Parse and validate a framework document; raise FrameworkFileError listing every problem."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FrameworkFileError([f"not valid JSON: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise FrameworkFileError(["the top level must be an object with name, version and gaps"])
+    r = _Reader()
+    name = r.text(data, "name", "framework", max_len=200)
+    version_raw = data.get("version")
+    version = 0
+    if isinstance(version_raw, str) and version_raw.isdigit():
+        version = int(version_raw)
+    elif isinstance(version_raw, int) and not isinstance(version_raw, bool):
+        version = version_raw
+    if version < 1:
+        r.problems.append(f"framework.version: expected a positive whole number, got {version_raw!r}")
+    description = r.text(data, "description", "framework", required=False)
+    gaps: list[GapSpec] = []
+    seen_codes: set[str] = set()
+    for gi, g in enumerate(r.items(data, "gaps", "framework")):
+        gpath = f"gaps[{gi}]"
+        gap = GapSpec(
+            key=r.choice(g, "key", gpath, GapKey.values),
+            name=r.text(g, "name", gpath, max_len=100),
+            order=r.integer(g, "order", gpath, low=1, high=6),
+            weight=r.integer(g, "weight", gpath, low=1, high=100),
+            description=r.text(g, "description", gpath, required=False),
+        )
+        criteria = r.items(g, "criteria", gpath)
+        if not criteria:
+            r.problems.append(f"{gpath}.criteria: a gap needs at least one criterion")
+        for ci, c in enumerate(criteria):
+            cpath = f"{gpath}.criteria[{ci}]"
+            code = r.text(c, "code", cpath, max_len=20)
+            prefix = CODE_PREFIX.get(GapKey(gap.key)) if gap.key in GapKey.values else None
+            if code in seen_codes:
+                r.problems.append(f"{cpath}.code: {code!r} is used twice")
+            elif prefix and code and not code.startswith(prefix + "-"):
+                r.problems.append(f"{cpath}.code: {code!r} should start with {prefix}- in the {gap.key} gap")
+            seen_codes.add(code)
+            tiers = c.get("risk_tiers")
+            if not isinstance(tiers, list) or not tiers or any(t not in RiskTier.values for t in tiers):
+                r.problems.append(
+                    f"{cpath}.risk_tiers: expected a non-empty list drawn from {', '.join(RiskTier.values)}"
+                )
+                tiers = list(RiskTier.values)
+            criterion = CriterionSpec(
+                code=code,
+                title=r.text(c, "title", cpath, max_len=200),
+                guidance=r.text(c, "guidance", cpath),
+                cost_if_missing=r.text(c, "cost_if_missing", cpath),
+                severity=r.choice(c, "severity", cpath, Severity.values),
+                evidence_expected=r.text(c, "evidence_expected", cpath),
+                check_kind=r.choice(c, "check_kind", cpath, CheckKind.values, blank=True),
+                max_evidence_age_days=r.integer(c, "max_evidence_age_days", cpath, low=1, high=3650),
+                risk_tiers=[str(t) for t in tiers],
+            )
+            seen_refs: set[tuple[str, str]] = set()
+            for mi, m in enumerate(r.items(c, "mappings", cpath) if "mappings" in c else []):
+                mpath = f"{cpath}.mappings[{mi}]"
+                mapping = MappingSpec(
+                    scheme=r.choice(m, "scheme", mpath, MappingScheme.values),
+                    reference=r.text(m, "reference", mpath, max_len=40),
+                    title=r.text(m, "title", mpath, max_len=200),
+                )
+                if (mapping.scheme, mapping.reference) in seen_refs:
+                    r.problems.append(f"{mpath}: {mapping.scheme} {mapping.reference} is listed twice")
+                seen_refs.add((mapping.scheme, mapping.reference))
+                criterion.mappings.append(mapping)
+            gap.criteria.append(criterion)
+        gaps.append(gap)
+    keys = [gap.key for gap in gaps]
+    if sorted(keys) != sorted(GapKey.values):
+        r.problems.append(f"framework.gaps: expected exactly the six gaps {', '.join(GapKey.values)}, got {keys}")
+    orders = [gap.order for gap in gaps]
+    if len(set(orders)) != len(orders):
+        r.problems.append("framework.gaps: two gaps share an order")
+    if r.problems:
+        raise FrameworkFileError(r.problems)
+    return FrameworkSpec(name=name, version=version, description=description, gaps=gaps)
+
+
+def framework_read_file(path: Path) -> FrameworkSpec:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FrameworkFileError([f"cannot read {path.name}: {exc.strerror}"]) from exc
+    return framework_parse(raw)
+
+
+DEFAULT_FRAMEWORK_PATH = (
+    Path(__file__).resolve().parents[2] / "fixtures" / "frameworks" / "ai-production-readiness-v1.json"
+)

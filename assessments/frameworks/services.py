@@ -1,0 +1,271 @@
+"""Writes to frameworks. A published framework is immutable: every edit goes through
+``_ensure_draft`` and an attempt on a published or retired version raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from assessments.audit.context import Actor
+from assessments.audit.services import audit_record, diff_fields, snapshot
+from assessments.frameworks.loader import FrameworkSpec
+from assessments.frameworks.models import (
+    Criterion,
+    Framework,
+    FrameworkStatus,
+    Gap,
+    RegulatoryMapping,
+    RiskTier,
+)
+from assessments.organisations.models import Organisation
+
+
+class FrameworkImmutableError(ValidationError):
+    """Raised on any attempt to change a framework that is no longer a draft."""
+
+
+CRITERION_FIELDS = (
+    "code",
+    "title",
+    "guidance",
+    "cost_if_missing",
+    "severity",
+    "evidence_expected",
+    "check_kind",
+    "max_evidence_age_days",
+    "applies_to_minimal",
+    "applies_to_limited",
+    "applies_to_high",
+    "order",
+)
+GAP_FIELDS = ("name", "weight", "description")
+
+
+def _ensure_draft(framework: Framework) -> None:
+    framework.refresh_from_db(fields=["status"])
+    if framework.status != FrameworkStatus.DRAFT:
+        raise FrameworkImmutableError(
+            f"{framework} is {framework.get_status_display().lower()}; copy it to a new draft to change it."
+        )
+
+
+def _spec_create(*, organisation: Organisation, spec: FrameworkSpec, version: int) -> Framework:
+    framework = Framework.objects.create(
+        organisation=organisation, name=spec.name, version=version, description=spec.description
+    )
+    mappings: list[RegulatoryMapping] = []
+    for gap_spec in spec.gaps:
+        gap = Gap.objects.create(
+            framework=framework,
+            key=gap_spec.key,
+            name=gap_spec.name,
+            order=gap_spec.order,
+            weight=gap_spec.weight,
+            description=gap_spec.description,
+        )
+        for position, c in enumerate(gap_spec.criteria, start=1):
+            criterion = Criterion.objects.create(
+                framework=framework,
+                gap=gap,
+                code=c.code,
+                order=position,
+                title=c.title,
+                guidance=c.guidance,
+                cost_if_missing=c.cost_if_missing,
+                severity=c.severity,
+                evidence_expected=c.evidence_expected,
+                check_kind=c.check_kind,
+                max_evidence_age_days=c.max_evidence_age_days,
+                applies_to_minimal=RiskTier.MINIMAL in c.risk_tiers,
+                applies_to_limited=RiskTier.LIMITED in c.risk_tiers,
+                applies_to_high=RiskTier.HIGH in c.risk_tiers,
+            )
+            mappings.extend(
+                RegulatoryMapping(criterion=criterion, scheme=m.scheme, reference=m.reference, title=m.title)
+                for m in c.mappings
+            )
+    RegulatoryMapping.objects.bulk_create(mappings)
+    return framework
+
+
+@transaction.atomic
+def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Actor, publish: bool = True) -> Framework:
+    """Load a validated framework file into ``organisation``.
+
+    Idempotent: loading the same name and version again returns the existing
+    framework and writes nothing. The version number in the file is kept.
+    """
+    existing = Framework.objects.filter(organisation=organisation, name=spec.name, version=spec.version).first()
+    if existing is not None:
+        return existing
+    framework = _spec_create(organisation=organisation, spec=spec, version=spec.version)
+    if publish:
+        framework.status = FrameworkStatus.PUBLISHED
+        framework.published_at = timezone.now()
+        framework.save(update_fields=["status", "published_at"])
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="framework.loaded",
+        object_type="framework",
+        object_id=framework.pk,
+        changes={
+            "name": [None, framework.name],
+            "version": [None, framework.version],
+            "status": [None, framework.status],
+            "criteria": [None, spec.criteria_count],
+        },
+    )
+    return framework
+
+
+@transaction.atomic
+def framework_copy(*, framework: Framework, actor: Actor) -> Framework:
+    """Copy a framework (usually a published one) into a new draft with the next version number."""
+    latest = Framework.objects.filter(organisation=framework.organisation, name=framework.name).aggregate(
+        v=Max("version")
+    )["v"]
+    draft = Framework.objects.create(
+        organisation=framework.organisation,
+        name=framework.name,
+        version=(latest or 0) + 1,
+        description=framework.description,
+        based_on=framework,
+    )
+    gap_map: dict[int, Gap] = {}
+    for gap in framework.gaps.all():
+        gap_map[gap.pk] = Gap.objects.create(
+            framework=draft,
+            key=gap.key,
+            name=gap.name,
+            order=gap.order,
+            weight=gap.weight,
+            description=gap.description,
+        )
+    mappings: list[RegulatoryMapping] = []
+    for criterion in framework.criteria.prefetch_related("mappings"):
+        copy = Criterion.objects.create(
+            framework=draft,
+            gap=gap_map[criterion.gap_id],
+            **{name: getattr(criterion, name) for name in CRITERION_FIELDS},
+        )
+        mappings.extend(
+            RegulatoryMapping(criterion=copy, scheme=m.scheme, reference=m.reference, title=m.title)
+            for m in criterion.mappings.all()
+        )
+    RegulatoryMapping.objects.bulk_create(mappings)
+    audit_record(
+        organisation=framework.organisation,
+        actor=actor,
+        action="framework.copied",
+        object_type="framework",
+        object_id=draft.pk,
+        changes={"based_on": [None, framework.pk], "version": [None, draft.version]},
+    )
+    return draft
+
+
+@transaction.atomic
+def framework_publish(*, framework: Framework, actor: Actor) -> Framework:
+    """Publish a draft. From here on it cannot change; the previous published version is retired."""
+    _ensure_draft(framework)
+    if not framework.criteria.exists():
+        raise ValidationError("A framework without criteria cannot be published.")
+    now = timezone.now()
+    Framework.objects.filter(
+        organisation=framework.organisation, name=framework.name, status=FrameworkStatus.PUBLISHED
+    ).update(status=FrameworkStatus.RETIRED)
+    framework.status = FrameworkStatus.PUBLISHED
+    framework.published_at = now
+    framework.save(update_fields=["status", "published_at"])
+    audit_record(
+        organisation=framework.organisation,
+        actor=actor,
+        action="framework.published",
+        object_type="framework",
+        object_id=framework.pk,
+        changes={"status": [FrameworkStatus.DRAFT, FrameworkStatus.PUBLISHED]},
+    )
+    return framework
+
+
+@transaction.atomic
+def gap_update(*, gap: Gap, actor: Actor, **fields: Any) -> Gap:
+    _ensure_draft(gap.framework)
+    unknown = set(fields) - set(GAP_FIELDS)
+    if unknown:
+        raise ValidationError(f"Gaps have no editable field {', '.join(sorted(unknown))}.")
+    before = snapshot(gap, GAP_FIELDS)
+    for name, value in fields.items():
+        setattr(gap, name, value)
+    gap.full_clean()
+    gap.save()
+    audit_record(
+        organisation=gap.framework.organisation,
+        actor=actor,
+        action="gap.updated",
+        object_type="gap",
+        object_id=gap.pk,
+        changes=diff_fields(before=before, after=snapshot(gap, GAP_FIELDS)),
+    )
+    return gap
+
+
+@transaction.atomic
+def criterion_create(*, gap: Gap, actor: Actor, **fields: Any) -> Criterion:
+    _ensure_draft(gap.framework)
+    criterion = Criterion(framework=gap.framework, gap=gap, **fields)
+    criterion.full_clean()
+    criterion.save()
+    audit_record(
+        organisation=gap.framework.organisation,
+        actor=actor,
+        action="criterion.created",
+        object_type="criterion",
+        object_id=criterion.pk,
+        changes=diff_fields(before={}, after=snapshot(criterion, CRITERION_FIELDS)),
+    )
+    return criterion
+
+
+@transaction.atomic
+def criterion_update(*, criterion: Criterion, actor: Actor, **fields: Any) -> Criterion:
+    _ensure_draft(criterion.framework)
+    unknown = set(fields) - set(CRITERION_FIELDS)
+    if unknown:
+        raise ValidationError(f"Criteria have no editable field {', '.join(sorted(unknown))}.")
+    before = snapshot(criterion, CRITERION_FIELDS)
+    for name, value in fields.items():
+        setattr(criterion, name, value)
+    criterion.full_clean()
+    criterion.save()
+    audit_record(
+        organisation=criterion.framework.organisation,
+        actor=actor,
+        action="criterion.updated",
+        object_type="criterion",
+        object_id=criterion.pk,
+        changes=diff_fields(before=before, after=snapshot(criterion, CRITERION_FIELDS)),
+    )
+    return criterion
+
+
+@transaction.atomic
+def criterion_delete(*, criterion: Criterion, actor: Actor) -> None:
+    _ensure_draft(criterion.framework)
+    organisation = criterion.framework.organisation
+    before = snapshot(criterion, CRITERION_FIELDS)
+    criterion_id = criterion.pk
+    criterion.delete()
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="criterion.deleted",
+        object_type="criterion",
+        object_id=criterion_id,
+        changes=diff_fields(before=before, after={}),
+    )

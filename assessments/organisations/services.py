@@ -1,0 +1,94 @@
+"""Creating organisations and managing who holds which role."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from assessments.audit.context import Actor
+from assessments.audit.services import audit_chain_start, audit_record
+from assessments.organisations.models import Membership, Organisation, Role
+
+
+@transaction.atomic
+def organisation_create(*, name: str, slug: str, actor: Actor) -> Organisation:
+    """Create an organisation with an empty audit chain; its first event records the creation."""
+    organisation = Organisation.objects.create(name=name, slug=slug)
+    audit_chain_start(organisation=organisation)
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="organisation.created",
+        object_type="organisation",
+        object_id=organisation.pk,
+        changes={"name": [None, name], "slug": [None, slug]},
+    )
+    return organisation
+
+
+@transaction.atomic
+def membership_grant(*, organisation: Organisation, user: AbstractUser, role: str, actor: Actor) -> Membership:
+    """Give ``user`` ``role`` in ``organisation``; granting a role already held is an error."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role '{role}'."})
+    if Membership.objects.filter(organisation=organisation, user=user, role=role).exists():
+        raise ValidationError({"role": f"{user.get_username()} already holds the role '{role}'."})
+    membership = Membership.objects.create(organisation=organisation, user=user, role=role)
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="membership.granted",
+        object_type="membership",
+        object_id=membership.pk,
+        changes={"user": [None, user.get_username()], "role": [None, role]},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_revoke(*, membership: Membership, actor: Actor) -> None:
+    organisation = membership.organisation
+    username = membership.user.get_username()
+    role = membership.role
+    membership_id = membership.pk
+    membership.delete()
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="membership.revoked",
+        object_type="membership",
+        object_id=membership_id,
+        changes={"user": [username, None], "role": [role, None]},
+    )
+
+
+@transaction.atomic
+def user_create(
+    *,
+    organisation: Organisation,
+    username: str,
+    email: str,
+    password: str,
+    actor: Actor,
+    first_name: str = "",
+    last_name: str = "",
+) -> AbstractUser:
+    """Create a sign-in account for a person joining ``organisation`` (roles are granted separately)."""
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise ValidationError({"username": f"The username '{username}' is taken."})
+    user = user_model.objects.create_user(
+        username=username, email=email, password=password, first_name=first_name, last_name=last_name
+    )
+    assert isinstance(user, AbstractUser)
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="user.created",
+        object_type="user",
+        object_id=user.pk,
+        changes={"username": [None, username], "email": [None, email]},
+    )
+    return user

@@ -1,0 +1,332 @@
+"""Writes to pilots, assessments, responses, stop conditions and manual evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from assessments.audit.context import Actor
+from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
+from assessments.frameworks.models import Framework, FrameworkStatus
+from assessments.organisations.models import Organisation
+from assessments.pilots.models import (
+    Assessment,
+    AssessmentStatus,
+    Evidence,
+    EvidenceKind,
+    Pilot,
+    Response,
+    ResponseStatus,
+    StopCondition,
+)
+
+PILOT_FIELDS = (
+    "name",
+    "description",
+    "stage",
+    "risk_tier",
+    "data_sensitivity",
+    "model_providers",
+    "data_leaves_boundary",
+    "business_owner",
+    "technical_owner",
+    "oncall_contact",
+    "value_metric_name",
+    "value_metric_unit",
+    "value_baseline",
+    "value_target",
+    "value_current",
+    "expected_monthly_volume",
+    "cost_envelope_per_task",
+)
+RESPONSE_FIELDS = ("status", "justification", "owner", "due_date")
+STOP_FIELDS = ("condition", "metric", "comparator", "threshold", "status")
+EVIDENCE_FIELDS = (
+    "kind",
+    "title",
+    "url",
+    "original_filename",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "note",
+    "effective_date",
+    "expires_on",
+)
+
+
+class ResponseConflictError(Exception):
+    """Someone else saved the response first; ``current`` is what they saved."""
+
+    def __init__(self, current: Response) -> None:
+        self.current = current
+        who = current.updated_by.get_username() if current.updated_by else "someone else"
+        super().__init__(
+            f"{who} changed {current.criterion.code} while you were editing "
+            f"(now '{current.get_status_display()}'). Review their change and save again."
+        )
+
+
+def framework_current(*, organisation: Organisation) -> Framework:
+    """The organisation's newest published framework: what new assessments use."""
+    framework = (
+        Framework.objects.filter(organisation=organisation, status=FrameworkStatus.PUBLISHED)
+        .order_by("-published_at", "-version")
+        .first()
+    )
+    if framework is None:
+        raise ValidationError("This organisation has no published readiness framework yet.")
+    return framework
+
+
+def _unique_slug(organisation: Organisation, name: str) -> str:
+    base = slugify(name)[:90] or "pilot"
+    slug, n = base, 2
+    while Pilot.objects.filter(organisation=organisation, slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _open_assessment(*, pilot: Pilot, framework: Framework, target_date: dt.date | None) -> Assessment:
+    assessment = Assessment.objects.create(pilot=pilot, framework=framework, target_date=target_date)
+    Response.objects.bulk_create(
+        Response(assessment=assessment, criterion=criterion) for criterion in framework.criteria.all()
+    )
+    return assessment
+
+
+@transaction.atomic
+def pilot_create(
+    *, organisation: Organisation, actor: Actor, target_date: dt.date | None = None, **fields: Any
+) -> Pilot:
+    """Create a pilot and open its assessment against the current published framework."""
+    unknown = set(fields) - set(PILOT_FIELDS)
+    if unknown:
+        raise ValidationError(f"Pilots have no field {', '.join(sorted(unknown))}.")
+    framework = framework_current(organisation=organisation)
+    pilot = Pilot(organisation=organisation, slug=_unique_slug(organisation, fields.get("name", "")), **fields)
+    pilot.full_clean()
+    pilot.save()
+    assessment = _open_assessment(pilot=pilot, framework=framework, target_date=target_date)
+    changes = created_changes(pilot, ("slug", *PILOT_FIELDS))
+    changes["assessment"] = [None, assessment.pk]
+    changes["framework"] = [None, f"{framework.name} v{framework.version}"]
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="pilot.created",
+        object_type="pilot",
+        object_id=pilot.pk,
+        pilot_id=pilot.pk,
+        changes=changes,
+    )
+    return pilot
+
+
+@transaction.atomic
+def pilot_update(*, pilot: Pilot, actor: Actor, **fields: Any) -> Pilot:
+    """Change a pilot's profile (including its stage: pause, retire, promote)."""
+    unknown = set(fields) - set(PILOT_FIELDS)
+    if unknown:
+        raise ValidationError(f"Pilots have no field {', '.join(sorted(unknown))}.")
+    before = snapshot(pilot, PILOT_FIELDS)
+    for name, value in fields.items():
+        setattr(pilot, name, value)
+    pilot.full_clean()
+    pilot.save()
+    audit_record(
+        organisation=pilot.organisation,
+        actor=actor,
+        action="pilot.updated",
+        object_type="pilot",
+        object_id=pilot.pk,
+        pilot_id=pilot.pk,
+        changes=diff_fields(before=before, after=snapshot(pilot, PILOT_FIELDS)),
+    )
+    return pilot
+
+
+@transaction.atomic
+def stop_condition_add(*, pilot: Pilot, actor: Actor, **fields: Any) -> StopCondition:
+    stop = StopCondition(pilot=pilot, **fields)
+    stop.full_clean()
+    stop.save()
+    audit_record(
+        organisation=pilot.organisation,
+        actor=actor,
+        action="stop_condition.added",
+        object_type="stop_condition",
+        object_id=stop.pk,
+        pilot_id=pilot.pk,
+        changes=created_changes(stop, STOP_FIELDS),
+    )
+    return stop
+
+
+@transaction.atomic
+def stop_condition_update(*, stop: StopCondition, actor: Actor, **fields: Any) -> StopCondition:
+    before = snapshot(stop, STOP_FIELDS)
+    for name, value in fields.items():
+        if name not in STOP_FIELDS:
+            raise ValidationError(f"Stop conditions have no field {name}.")
+        setattr(stop, name, value)
+    stop.full_clean()
+    stop.save()
+    audit_record(
+        organisation=stop.pilot.organisation,
+        actor=actor,
+        action="stop_condition.updated",
+        object_type="stop_condition",
+        object_id=stop.pk,
+        pilot_id=stop.pilot_id,
+        changes=diff_fields(before=before, after=snapshot(stop, STOP_FIELDS)),
+    )
+    return stop
+
+
+def _validate_response_fields(fields: dict[str, Any]) -> None:
+    status = fields.get("status")
+    if status is not None and status not in ResponseStatus.values:
+        raise ValidationError({"status": f"'{status}' is not a response status."})
+    if status == ResponseStatus.NOT_APPLICABLE and not str(fields.get("justification", "")).strip():
+        raise ValidationError({"justification": "Say why this criterion does not apply."})
+
+
+@transaction.atomic
+def response_update(*, response: Response, actor: Actor, expected_version: int, **fields: Any) -> Response:
+    """Save a response if nobody else saved it since ``expected_version`` was read.
+
+    The compare-and-set on ``version`` means a concurrent edit raises
+    ResponseConflictError instead of silently overwriting the other person's work.
+    """
+    unknown = set(fields) - set(RESPONSE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Responses have no field {', '.join(sorted(unknown))}.")
+    if "justification" in fields:
+        fields["justification"] = str(fields["justification"]).strip()
+    merged = {**snapshot(response, RESPONSE_FIELDS), **fields}
+    _validate_response_fields(merged)
+    if response.assessment.status == AssessmentStatus.SUPERSEDED:
+        raise ValidationError("This assessment has been superseded by a newer framework version.")
+    before = snapshot(response, RESPONSE_FIELDS)
+    db_fields = {k: v for k, v in fields.items() if k != "owner"}
+    if "owner" in fields:
+        db_fields["owner_id"] = fields["owner"].pk if fields["owner"] is not None else None
+    updated = Response.objects.filter(pk=response.pk, version=expected_version).update(
+        **db_fields, version=F("version") + 1, updated_by_id=actor.user_pk, updated_at=timezone.now()
+    )
+    if updated != 1:
+        current = Response.objects.select_related("criterion", "updated_by").get(pk=response.pk)
+        raise ResponseConflictError(current)
+    response.refresh_from_db()
+    audit_record(
+        organisation=response.assessment.pilot.organisation,
+        actor=actor,
+        action="response.updated",
+        object_type="response",
+        object_id=response.pk,
+        pilot_id=response.assessment.pilot_id,
+        changes={
+            "criterion": [response.criterion.code, response.criterion.code],
+            **diff_fields(before=before, after=snapshot(response, RESPONSE_FIELDS)),
+        },
+    )
+    return response
+
+
+@dataclass(frozen=True)
+class UploadedEvidenceFile:
+    """A file already checked by the upload validator (size, type by content)."""
+
+    name: str
+    content: bytes
+    content_type: str
+
+
+@transaction.atomic
+def evidence_add(
+    *,
+    response: Response,
+    actor: Actor,
+    kind: str,
+    title: str,
+    effective_date: dt.date,
+    expires_on: dt.date | None = None,
+    url: str = "",
+    note: str = "",
+    upload: UploadedEvidenceFile | None = None,
+) -> Evidence:
+    """Attach manual evidence. Files are stored under a random name with their SHA-256."""
+    if actor.user_pk is None:
+        raise ValidationError("Manual evidence is added by a person.")
+    evidence = Evidence(
+        response=response,
+        kind=kind,
+        title=title.strip(),
+        url=url.strip(),
+        note=note.strip(),
+        effective_date=effective_date,
+        expires_on=expires_on,
+        added_by_id=actor.user_pk,
+    )
+    if kind == EvidenceKind.FILE:
+        if upload is None:
+            raise ValidationError({"file": "Choose a file to upload."})
+        evidence.sha256 = hashlib.sha256(upload.content).hexdigest()
+        evidence.size_bytes = len(upload.content)
+        evidence.original_filename = upload.name[:255]
+        evidence.content_type = upload.content_type
+        evidence.file.save(_random_name(upload.name), ContentFile(upload.content), save=False)
+    if expires_on is not None and expires_on < effective_date:
+        raise ValidationError({"expires_on": "Expiry must be on or after the effective date."})
+    try:
+        evidence.full_clean(exclude=["file"])
+    except ValidationError:
+        if evidence.file:
+            evidence.file.delete(save=False)
+        raise
+    evidence.save()
+    audit_record(
+        organisation=response.assessment.pilot.organisation,
+        actor=actor,
+        action="evidence.added",
+        object_type="evidence",
+        object_id=evidence.pk,
+        pilot_id=response.assessment.pilot_id,
+        changes={"criterion": [None, response.criterion.code], **created_changes(evidence, EVIDENCE_FIELDS)},
+    )
+    return evidence
+
+
+def _random_name(original: str) -> str:
+    suffix = PurePath(original).suffix.lower()[:10]
+    return f"{secrets.token_hex(16)}{suffix if suffix.isascii() else ''}"
+
+
+@transaction.atomic
+def evidence_remove(*, evidence: Evidence, actor: Actor) -> None:
+    """Delete evidence. The stored file is kept: the audit chain still references its hash."""
+    response = evidence.response
+    before = snapshot(evidence, EVIDENCE_FIELDS)
+    evidence_id = evidence.pk
+    evidence.delete()
+    audit_record(
+        organisation=response.assessment.pilot.organisation,
+        actor=actor,
+        action="evidence.removed",
+        object_type="evidence",
+        object_id=evidence_id,
+        pilot_id=response.assessment.pilot_id,
+        changes={"criterion": [response.criterion.code, None], **diff_fields(before=before, after={})},
+    )

@@ -1,0 +1,29 @@
+"""Pilot pages. Views stay thin: they call selectors and render."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from assessments.organisations.selectors import organisations_for_user
+from assessments.pilots.selectors import pilots_for_organisation, scorecards
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """The portfolio: every pilot of the user's organisations with its scores."""
+    today = timezone.localdate()
+    portfolios = []
+    for organisation in organisations_for_user(user=request.user):
+        pilots = list(pilots_for_organisation(organisation=organisation))
+        assessment_ids = [p.open_assessments[0].pk for p in pilots if p.open_assessments]
+        cards = scorecards(assessment_ids=assessment_ids, today=today)
+        rows = [
+            (pilot, cards.get(pilot.open_assessments[0].pk) if pilot.open_assessments else None) for pilot in pilots
+        ]
+        portfolios.append((organisation, rows))
+    return render(request, "pilots/home.html", {"portfolios": portfolios})

@@ -1,0 +1,13 @@
+"""The Celery application: tasks are discovered in each room's tasks.py."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
+
+app = Celery("readiness")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
