@@ -84,7 +84,7 @@ def framework(org: Organisation, default_spec) -> Framework:
 
 
 @pytest.fixture
-def users(org: Organisation) -> dict[str, object]:
+def users(org: Organisation) -> dict:
     """One user per role in ``org``, named after the role."""
     people = {}
     for role in Role.values:

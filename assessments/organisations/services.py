@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -29,7 +28,7 @@ def organisation_create(*, name: str, slug: str, actor: Actor) -> Organisation:
 
 
 @transaction.atomic
-def membership_grant(*, organisation: Organisation, user: AbstractUser, role: str, actor: Actor) -> Membership:
+def membership_grant(*, organisation: Organisation, user: User, role: str, actor: Actor) -> Membership:
     """Give ``user`` ``role`` in ``organisation``; granting a role already held is an error."""
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role '{role}'."})
@@ -74,15 +73,13 @@ def user_create(
     actor: Actor,
     first_name: str = "",
     last_name: str = "",
-) -> AbstractUser:
+) -> User:
     """Create a sign-in account for a person joining ``organisation`` (roles are granted separately)."""
-    user_model = get_user_model()
-    if user_model.objects.filter(username=username).exists():
+    if User.objects.filter(username=username).exists():
         raise ValidationError({"username": f"The username '{username}' is taken."})
-    user = user_model.objects.create_user(
+    user = User.objects.create_user(
         username=username, email=email, password=password, first_name=first_name, last_name=last_name
     )
-    assert isinstance(user, AbstractUser)
     audit_record(
         organisation=organisation,
         actor=actor,

@@ -5,21 +5,42 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 
 from assessments.frameworks.scoring import CriterionRow, Scorecard, evidence_expiry, score
 from assessments.organisations.models import Organisation
 from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pilot, Response
 
 
+@dataclass(frozen=True)
+class PortfolioRow:
+    pilot: Pilot
+    assessment: Assessment | None
+    card: Scorecard | None
+
+
 def pilots_for_organisation(*, organisation: Organisation) -> QuerySet[Pilot]:
-    open_assessments = Assessment.objects.exclude(status=AssessmentStatus.SUPERSEDED).select_related("framework")
-    return (
-        Pilot.objects.filter(organisation=organisation)
-        .select_related("business_owner", "technical_owner")
-        .prefetch_related(Prefetch("assessments", queryset=open_assessments, to_attr="open_assessments"))
-    )
+    return Pilot.objects.filter(organisation=organisation).select_related("business_owner", "technical_owner")
+
+
+def portfolio_rows(*, pilots: Sequence[Pilot], today: dt.date) -> list[PortfolioRow]:
+    """Each pilot with its open assessment and scorecard, in three queries for any number of pilots."""
+    assessments = {
+        a.pilot_id: a
+        for a in Assessment.objects.filter(pilot__in=[p.pk for p in pilots])
+        .exclude(status=AssessmentStatus.SUPERSEDED)
+        .select_related("framework")
+    }
+    cards = scorecards(assessment_ids=[a.pk for a in assessments.values()], today=today)
+    rows = []
+    for pilot in pilots:
+        assessment = assessments.get(pilot.pk)
+        rows.append(
+            PortfolioRow(pilot=pilot, assessment=assessment, card=cards.get(assessment.pk) if assessment else None)
+        )
+    return rows
 
 
 def assessment_open(*, pilot: Pilot) -> Assessment | None:

@@ -54,6 +54,7 @@ RESPONSE_FIELDS = ("status", "justification", "owner", "due_date")
 STOP_FIELDS = ("condition", "metric", "comparator", "threshold", "status")
 EVIDENCE_FIELDS = (
     "kind",
+    "file",
     "title",
     "url",
     "original_filename",

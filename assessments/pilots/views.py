@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from assessments.organisations.selectors import organisations_for_user
-from assessments.pilots.selectors import pilots_for_organisation, scorecards
+from assessments.pilots.selectors import pilots_for_organisation, portfolio_rows
 
 
 @require_GET
@@ -17,13 +17,8 @@ from assessments.pilots.selectors import pilots_for_organisation, scorecards
 def home(request: HttpRequest) -> HttpResponse:
     """The portfolio: every pilot of the user's organisations with its scores."""
     today = timezone.localdate()
-    portfolios = []
-    for organisation in organisations_for_user(user=request.user):
-        pilots = list(pilots_for_organisation(organisation=organisation))
-        assessment_ids = [p.open_assessments[0].pk for p in pilots if p.open_assessments]
-        cards = scorecards(assessment_ids=assessment_ids, today=today)
-        rows = [
-            (pilot, cards.get(pilot.open_assessments[0].pk) if pilot.open_assessments else None) for pilot in pilots
-        ]
-        portfolios.append((organisation, rows))
+    portfolios = [
+        (organisation, portfolio_rows(pilots=list(pilots_for_organisation(organisation=organisation)), today=today))
+        for organisation in organisations_for_user(user=request.user)
+    ]
     return render(request, "pilots/home.html", {"portfolios": portfolios})

@@ -1,0 +1,35 @@
+"""The audit trail is read-only in the admin: no add, change or delete, ever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from assessments.audit.models import AuditCheckpoint, AuditEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "organisation", "occurred_at", "actor_label", "action", "object_type", "object_id"]
+    list_filter = ["organisation", "actor_type", "action", "object_type"]
+    search_fields = ["action", "actor_label", "object_id", "request_id", "hash"]
+    list_select_related = ["organisation"]
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["organisation", "sequence", "signed_at", "key_id"]
+    list_filter = ["organisation"]
