@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "assessments.organisations.context_processors.membership",
             ],
         },
     },
@@ -130,6 +131,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Uploaded evidence lives outside static and is only served through an
 # authorised view; MEDIA_URL is deliberately not routed.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
@@ -228,6 +230,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "scores-refresh-due": {
+        "task": "assessments.pilots.tasks.scores_refresh_due",
+        "schedule": crontab(minute="5"),
+    },
     "audit-checkpoint-hourly": {
         "task": "assessments.audit.tasks.audit_checkpoint_all",
         "schedule": crontab(minute="0"),
@@ -246,3 +252,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
+
+# Serve static files straight from the app folders too, so `make run` needs no
+# collectstatic step; production images still run collectstatic.
+WHITENOISE_USE_FINDERS = True

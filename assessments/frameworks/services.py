@@ -22,6 +22,7 @@ from assessments.frameworks.models import (
     RiskTier,
 )
 from assessments.organisations.models import Organisation
+from assessments.organisations.permissions import can_administer, require, require_member
 
 
 class FrameworkImmutableError(ValidationError):
@@ -43,6 +44,11 @@ CRITERION_FIELDS = (
     "order",
 )
 GAP_FIELDS = ("name", "weight", "description")
+
+
+def _require_admin(actor: Actor, organisation_id: int) -> None:
+    roles = require_member(actor=actor, organisation=organisation_id)
+    require(can_administer(roles), "Only administrators manage frameworks.")
 
 
 def _ensure_draft(framework: Framework) -> None:
@@ -99,6 +105,7 @@ def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Ac
     Idempotent: loading the same name and version again returns the existing
     framework and writes nothing. The version number in the file is kept.
     """
+    _require_admin(actor, organisation.pk)
     existing = Framework.objects.filter(organisation=organisation, name=spec.name, version=spec.version).first()
     if existing is not None:
         return existing
@@ -126,6 +133,7 @@ def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Ac
 @transaction.atomic
 def framework_copy(*, framework: Framework, actor: Actor) -> Framework:
     """Copy a framework (usually a published one) into a new draft with the next version number."""
+    _require_admin(actor, framework.organisation_id)
     latest = Framework.objects.filter(organisation=framework.organisation, name=framework.name).aggregate(
         v=Max("version")
     )["v"]
@@ -172,6 +180,7 @@ def framework_copy(*, framework: Framework, actor: Actor) -> Framework:
 @transaction.atomic
 def framework_publish(*, framework: Framework, actor: Actor) -> Framework:
     """Publish a draft. From here on it cannot change; the previous published version is retired."""
+    _require_admin(actor, framework.organisation_id)
     _ensure_draft(framework)
     if not framework.criteria.exists():
         raise ValidationError("A framework without criteria cannot be published.")
@@ -195,6 +204,7 @@ def framework_publish(*, framework: Framework, actor: Actor) -> Framework:
 
 @transaction.atomic
 def gap_update(*, gap: Gap, actor: Actor, **fields: Any) -> Gap:
+    _require_admin(actor, gap.framework.organisation_id)
     _ensure_draft(gap.framework)
     unknown = set(fields) - set(GAP_FIELDS)
     if unknown:
@@ -217,6 +227,7 @@ def gap_update(*, gap: Gap, actor: Actor, **fields: Any) -> Gap:
 
 @transaction.atomic
 def criterion_create(*, gap: Gap, actor: Actor, **fields: Any) -> Criterion:
+    _require_admin(actor, gap.framework.organisation_id)
     _ensure_draft(gap.framework)
     criterion = Criterion(framework=gap.framework, gap=gap, **fields)
     criterion.full_clean()
@@ -234,6 +245,7 @@ def criterion_create(*, gap: Gap, actor: Actor, **fields: Any) -> Criterion:
 
 @transaction.atomic
 def criterion_update(*, criterion: Criterion, actor: Actor, **fields: Any) -> Criterion:
+    _require_admin(actor, criterion.framework.organisation_id)
     _ensure_draft(criterion.framework)
     unknown = set(fields) - set(CRITERION_FIELDS)
     if unknown:
@@ -256,6 +268,7 @@ def criterion_update(*, criterion: Criterion, actor: Actor, **fields: Any) -> Cr
 
 @transaction.atomic
 def criterion_delete(*, criterion: Criterion, actor: Actor) -> None:
+    _require_admin(actor, criterion.framework.organisation_id)
     _ensure_draft(criterion.framework)
     organisation = criterion.framework.organisation
     before = snapshot(criterion, CRITERION_FIELDS)

@@ -9,6 +9,7 @@ from django.db import transaction
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_chain_start, audit_record
 from assessments.organisations.models import Membership, Organisation, Role
+from assessments.organisations.permissions import can_administer, require, require_member
 
 
 @transaction.atomic
@@ -27,9 +28,15 @@ def organisation_create(*, name: str, slug: str, actor: Actor) -> Organisation:
     return organisation
 
 
+def _require_admin(actor: Actor, organisation: Organisation) -> None:
+    roles = require_member(actor=actor, organisation=organisation)
+    require(can_administer(roles), "Only administrators manage members.")
+
+
 @transaction.atomic
 def membership_grant(*, organisation: Organisation, user: User, role: str, actor: Actor) -> Membership:
     """Give ``user`` ``role`` in ``organisation``; granting a role already held is an error."""
+    _require_admin(actor, organisation)
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role '{role}'."})
     if Membership.objects.filter(organisation=organisation, user=user, role=role).exists():
@@ -49,6 +56,12 @@ def membership_grant(*, organisation: Organisation, user: User, role: str, actor
 @transaction.atomic
 def membership_revoke(*, membership: Membership, actor: Actor) -> None:
     organisation = membership.organisation
+    _require_admin(actor, organisation)
+    if (
+        membership.role == Role.ADMIN
+        and Membership.objects.filter(organisation=organisation, role=Role.ADMIN).count() == 1
+    ):
+        raise ValidationError("The last administrator cannot be removed.")
     username = membership.user.get_username()
     role = membership.role
     membership_id = membership.pk
@@ -75,6 +88,7 @@ def user_create(
     last_name: str = "",
 ) -> User:
     """Create a sign-in account for a person joining ``organisation`` (roles are granted separately)."""
+    _require_admin(actor, organisation)
     if User.objects.filter(username=username).exists():
         raise ValidationError({"username": f"The username '{username}' is taken."})
     user = User.objects.create_user(

@@ -238,3 +238,37 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AssessmentScore(models.Model):
+    """Cached scorecard of an assessment, so the portfolio can filter and sort in SQL.
+
+    Derived data only: recomputed in the same transaction as every response or
+    evidence change, and daily for the passage of time (evidence going stale).
+    The scoring functions remain the source of truth.
+    """
+
+    assessment = models.OneToOneField(Assessment, on_delete=models.CASCADE, primary_key=True, related_name="score")
+    overall = models.PositiveSmallIntegerField(null=True)
+    evals = models.PositiveSmallIntegerField(null=True)
+    observability = models.PositiveSmallIntegerField(null=True)
+    guardrails = models.PositiveSmallIntegerField(null=True)
+    governance = models.PositiveSmallIntegerField(null=True)
+    cost = models.PositiveSmallIntegerField(null=True)
+    ownership = models.PositiveSmallIntegerField(null=True)
+    blockers = models.PositiveIntegerField(default=0)
+    stale_evidence = models.PositiveIntegerField(default=0)
+    expiring_evidence = models.PositiveIntegerField(default=0)
+    is_ready = models.BooleanField(default=False)
+    computed_on = models.DateField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(overall__isnull=True) | Q(overall__lte=100), name="score_overall_range"),
+            models.CheckConstraint(condition=Q(is_ready=False) | Q(blockers=0), name="score_ready_means_no_blockers"),
+        ]
+        indexes = [models.Index(fields=["computed_on"], name="score_computed_on")]
+
+    def __str__(self) -> str:
+        return f"{self.assessment}: {self.overall}"

@@ -7,9 +7,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import F, FilteredRelation, Q, QuerySet
 
-from assessments.frameworks.scoring import CriterionRow, Scorecard, evidence_expiry, score
+from assessments.frameworks.models import GapKey
+from assessments.frameworks.scoring import (
+    CriterionRow,
+    GapScore,
+    Scorecard,
+    evidence_expiry,
+    freshness_of,
+    score,
+)
 from assessments.organisations.models import Organisation
 from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pilot, Response
 
@@ -105,3 +113,160 @@ def scorecards(*, assessment_ids: Sequence[int], today: dt.date) -> dict[int, Sc
 
 def scorecard(*, assessment: Assessment, today: dt.date) -> Scorecard:
     return scorecards(assessment_ids=[assessment.pk], today=today)[assessment.pk]
+
+
+SORTS = {
+    "name": ("name",),
+    "score": (F("open__score__overall").asc(nulls_first=True), "name"),
+    "-score": (F("open__score__overall").desc(nulls_last=True), "name"),
+    "blockers": ("-open__score__blockers", "name"),
+    "stale": ("-open__score__stale_evidence", "name"),
+    "stage": ("stage", "name"),
+    "review": (F("open__target_date").asc(nulls_last=True), "name"),
+}
+
+
+@dataclass(frozen=True)
+class PortfolioFilters:
+    q: str = ""
+    stage: str = ""
+    risk_tier: str = ""
+    gap: str = ""
+    below: int | None = None
+    owner: int | None = None
+    sort: str = "name"
+
+
+@dataclass(frozen=True)
+class PortfolioEntry:
+    pilot: Pilot
+    overall: int | None
+    gaps: list[GapScore]
+    blockers: int
+    stale: int
+    is_ready: bool
+    next_review: dt.date | None
+
+
+def portfolio(*, organisation: Organisation, filters: PortfolioFilters) -> QuerySet[Pilot]:
+    """Pilots of ``organisation`` with their cached scores, filtered and sorted in SQL."""
+    qs = (
+        Pilot.objects.filter(organisation=organisation)
+        .annotate(open=FilteredRelation("assessments", condition=~Q(assessments__status=AssessmentStatus.SUPERSEDED)))
+        .select_related("technical_owner", "business_owner")
+        .annotate(
+            s_overall=F("open__score__overall"),
+            s_blockers=F("open__score__blockers"),
+            s_stale=F("open__score__stale_evidence"),
+            s_ready=F("open__score__is_ready"),
+            s_review=F("open__target_date"),
+            **{f"s_{key}": F(f"open__score__{key}") for key in GapKey.values},
+        )
+    )
+    if filters.q:
+        qs = qs.filter(Q(name__icontains=filters.q) | Q(description__icontains=filters.q))
+    if filters.stage:
+        qs = qs.filter(stage=filters.stage)
+    if filters.risk_tier:
+        qs = qs.filter(risk_tier=filters.risk_tier)
+    if filters.gap in GapKey.values and filters.below is not None:
+        qs = qs.filter(**{f"open__score__{filters.gap}__lt": filters.below})
+    if filters.owner:
+        qs = qs.filter(Q(technical_owner_id=filters.owner) | Q(business_owner_id=filters.owner))
+    return qs.order_by(*SORTS.get(filters.sort, SORTS["name"]))
+
+
+def portfolio_entries(pilots: Sequence[Pilot]) -> list[PortfolioEntry]:
+    """Turn annotated pilots from ``portfolio`` into display rows (no queries)."""
+    entries = []
+    for pilot in pilots:
+        gaps = [
+            GapScore(key=key, name=label, weight=0, score=getattr(pilot, f"s_{key}"), counted=0, met=0, blocking_open=0)
+            for key, label in GapKey.choices
+        ]
+        entries.append(
+            PortfolioEntry(
+                pilot=pilot,
+                overall=getattr(pilot, "s_overall", None),
+                gaps=gaps,
+                blockers=getattr(pilot, "s_blockers", 0) or 0,
+                stale=getattr(pilot, "s_stale", 0) or 0,
+                is_ready=bool(getattr(pilot, "s_ready", False)),
+                next_review=getattr(pilot, "s_review", None),
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    evidence: Evidence
+    expiry: dt.date
+    freshness: str
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    response: Response
+    criterion_row: CriterionRow
+    evidence: list[EvidenceView]
+    blocker_reason: str | None
+
+    @property
+    def gap_key(self) -> str:
+        return self.criterion_row.gap_key
+
+
+@dataclass(frozen=True)
+class Checklist:
+    assessment: Assessment
+    rows: list[ChecklistRow]
+    card: Scorecard
+
+    def rows_for_gap(self, key: str) -> list[ChecklistRow]:
+        return [row for row in self.rows if row.gap_key == key]
+
+
+def checklist(*, assessment: Assessment, today: dt.date, response_ids: Sequence[int] | None = None) -> Checklist:
+    """Everything the pilot page shows about an assessment, in four queries."""
+    tier = assessment.pilot.risk_tier
+    responses = list(
+        Response.objects.filter(assessment=assessment)
+        .select_related("criterion__gap", "owner", "updated_by")
+        .prefetch_related("criterion__mappings")
+        .order_by("criterion__gap__order", "criterion__order")
+    )
+    evidence_by_response: dict[int, list[Evidence]] = defaultdict(list)
+    for item in Evidence.objects.filter(response__assessment=assessment).select_related("added_by"):
+        evidence_by_response[item.response_id].append(item)
+    rows: list[ChecklistRow] = []
+    for response in responses:
+        criterion = response.criterion
+        views = []
+        for item in evidence_by_response.get(response.pk, []):
+            expiry = evidence_expiry(
+                effective_date=item.effective_date,
+                expires_on=item.expires_on,
+                max_age_days=criterion.max_evidence_age_days,
+            )
+            views.append(EvidenceView(evidence=item, expiry=expiry, freshness=freshness_of(expiry, today)))
+        crow = CriterionRow(
+            code=criterion.code,
+            title=criterion.title,
+            gap_key=criterion.gap.key,
+            gap_name=criterion.gap.name,
+            gap_order=criterion.gap.order,
+            gap_weight=criterion.gap.weight,
+            severity=criterion.severity,
+            status=response.status,
+            applies=criterion.applies_to(tier),
+            evidence_expiries=tuple(v.expiry for v in views),
+        )
+        rows.append(ChecklistRow(response=response, criterion_row=crow, evidence=views, blocker_reason=None))
+    card = score([r.criterion_row for r in rows], today=today)
+    reasons = {b.code: b.reason for b in card.blockers}
+    rows = [ChecklistRow(r.response, r.criterion_row, r.evidence, reasons.get(r.criterion_row.code)) for r in rows]
+    if response_ids is not None:
+        wanted = set(response_ids)
+        rows = [r for r in rows if r.response.pk in wanted]
+    return Checklist(assessment=assessment, rows=rows, card=card)

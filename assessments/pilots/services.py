@@ -20,6 +20,13 @@ from assessments.audit.context import Actor
 from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
 from assessments.frameworks.models import Framework, FrameworkStatus
 from assessments.organisations.models import Organisation
+from assessments.organisations.permissions import (
+    can_create_pilot,
+    can_edit_pilot,
+    can_edit_response,
+    require,
+    require_member,
+)
 from assessments.pilots.models import (
     Assessment,
     AssessmentStatus,
@@ -30,6 +37,7 @@ from assessments.pilots.models import (
     ResponseStatus,
     StopCondition,
 )
+from assessments.pilots.scorecache import scores_refresh
 
 PILOT_FIELDS = (
     "name",
@@ -115,11 +123,14 @@ def pilot_create(
     unknown = set(fields) - set(PILOT_FIELDS)
     if unknown:
         raise ValidationError(f"Pilots have no field {', '.join(sorted(unknown))}.")
+    roles = require_member(actor=actor, organisation=organisation)
+    require(can_create_pilot(roles), "Only pilot owners and administrators create pilots.")
     framework = framework_current(organisation=organisation)
     pilot = Pilot(organisation=organisation, slug=_unique_slug(organisation, fields.get("name", "")), **fields)
     pilot.full_clean()
     pilot.save()
     assessment = _open_assessment(pilot=pilot, framework=framework, target_date=target_date)
+    scores_refresh(assessment_ids=[assessment.pk], today=timezone.localdate())
     changes = created_changes(pilot, ("slug", *PILOT_FIELDS))
     changes["assessment"] = [None, assessment.pk]
     changes["framework"] = [None, f"{framework.name} v{framework.version}"]
@@ -141,11 +152,13 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **fields: Any) -> Pilot:
     unknown = set(fields) - set(PILOT_FIELDS)
     if unknown:
         raise ValidationError(f"Pilots have no field {', '.join(sorted(unknown))}.")
+    _require_pilot_editor(actor, pilot)
     before = snapshot(pilot, PILOT_FIELDS)
     for name, value in fields.items():
         setattr(pilot, name, value)
     pilot.full_clean()
     pilot.save()
+    _rescore_pilot(pilot)
     audit_record(
         organisation=pilot.organisation,
         actor=actor,
@@ -160,6 +173,7 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **fields: Any) -> Pilot:
 
 @transaction.atomic
 def stop_condition_add(*, pilot: Pilot, actor: Actor, **fields: Any) -> StopCondition:
+    _require_pilot_editor(actor, pilot)
     stop = StopCondition(pilot=pilot, **fields)
     stop.full_clean()
     stop.save()
@@ -177,6 +191,7 @@ def stop_condition_add(*, pilot: Pilot, actor: Actor, **fields: Any) -> StopCond
 
 @transaction.atomic
 def stop_condition_update(*, stop: StopCondition, actor: Actor, **fields: Any) -> StopCondition:
+    _require_pilot_editor(actor, stop.pilot)
     before = snapshot(stop, STOP_FIELDS)
     for name, value in fields.items():
         if name not in STOP_FIELDS:
@@ -194,6 +209,25 @@ def stop_condition_update(*, stop: StopCondition, actor: Actor, **fields: Any) -
         changes=diff_fields(before=before, after=snapshot(stop, STOP_FIELDS)),
     )
     return stop
+
+
+def _rescore_pilot(pilot: Pilot) -> None:
+    ids = list(pilot.assessments.exclude(status=AssessmentStatus.SUPERSEDED).values_list("pk", flat=True))
+    scores_refresh(assessment_ids=ids, today=timezone.localdate())
+
+
+def _require_pilot_editor(actor: Actor, pilot: Pilot) -> None:
+    roles = require_member(actor=actor, organisation=pilot.organisation_id)
+    require(can_edit_pilot(roles, actor=actor, pilot=pilot), "Only this pilot's owners and administrators edit it.")
+
+
+def _require_response_editor(actor: Actor, response: Response) -> None:
+    pilot = response.assessment.pilot
+    roles = require_member(actor=actor, organisation=pilot.organisation_id)
+    require(
+        can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=response.owner_id),
+        "Only the pilot's owners and the person named owner of this criterion edit it.",
+    )
 
 
 def _validate_response_fields(fields: dict[str, Any]) -> None:
@@ -218,6 +252,7 @@ def response_update(*, response: Response, actor: Actor, expected_version: int, 
         fields["justification"] = str(fields["justification"]).strip()
     merged = {**snapshot(response, RESPONSE_FIELDS), **fields}
     _validate_response_fields(merged)
+    _require_response_editor(actor, response)
     if response.assessment.status == AssessmentStatus.SUPERSEDED:
         raise ValidationError("This assessment has been superseded by a newer framework version.")
     before = snapshot(response, RESPONSE_FIELDS)
@@ -231,6 +266,7 @@ def response_update(*, response: Response, actor: Actor, expected_version: int, 
         current = Response.objects.select_related("criterion", "updated_by").get(pk=response.pk)
         raise ResponseConflictError(current)
     response.refresh_from_db()
+    scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
     audit_record(
         organisation=response.assessment.pilot.organisation,
         actor=actor,
@@ -271,6 +307,7 @@ def evidence_add(
     """Attach manual evidence. Files are stored under a random name with their SHA-256."""
     if actor.user_pk is None:
         raise ValidationError("Manual evidence is added by a person.")
+    _require_response_editor(actor, response)
     evidence = Evidence(
         response=response,
         kind=kind,
@@ -298,6 +335,7 @@ def evidence_add(
             evidence.file.delete(save=False)
         raise
     evidence.save()
+    scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
     audit_record(
         organisation=response.assessment.pilot.organisation,
         actor=actor,
@@ -319,9 +357,11 @@ def _random_name(original: str) -> str:
 def evidence_remove(*, evidence: Evidence, actor: Actor) -> None:
     """Delete evidence. The stored file is kept: the audit chain still references its hash."""
     response = evidence.response
+    _require_response_editor(actor, response)
     before = snapshot(evidence, EVIDENCE_FIELDS)
     evidence_id = evidence.pk
     evidence.delete()
+    scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
     audit_record(
         organisation=response.assessment.pilot.organisation,
         actor=actor,

@@ -1,24 +1,388 @@
-"""Pilot pages. Views stay thin: they call selectors and render."""
+"""Pilot pages: the portfolio, the pilot page with its inline checklist, evidence.
+
+Views stay thin: parse input with a form, call a selector or a service, render.
+A service's PermissionDenied becomes a 403, a ValidationError a 422 with the
+message next to the field, a ResponseConflictError a 409 showing the other change.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils import timezone
-from django.views.decorators.http import require_GET
+from typing import Any
 
-from assessments.organisations.selectors import organisations_for_user
-from assessments.pilots.selectors import pilots_for_organisation, portfolio_rows
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from assessments.audit.context import Actor
+from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
+from assessments.frameworks.models import GapKey
+from assessments.organisations.context import current_organisation, organisation_choose
+from assessments.organisations.models import Organisation
+from assessments.organisations.permissions import (
+    can_create_pilot,
+    can_edit_pilot,
+    can_edit_response,
+    user_roles,
+)
+from assessments.pilots.forms import (
+    EvidenceForm,
+    PilotForm,
+    PortfolioFilterForm,
+    ResponseForm,
+    StageForm,
+    StopConditionForm,
+)
+from assessments.pilots.markup import render_markdown
+from assessments.pilots.models import Evidence, EvidenceKind, Pilot, Response
+from assessments.pilots.selectors import (
+    Checklist,
+    assessment_open,
+    checklist,
+    portfolio,
+    portfolio_entries,
+)
+from assessments.pilots.services import (
+    ResponseConflictError,
+    evidence_add,
+    pilot_create,
+    pilot_update,
+    response_update,
+    stop_condition_add,
+)
+from assessments.pilots.uploads import upload_check
+from readiness.http import HtmxHttpRequest
+
+PAGE_SIZE = 25
+
+
+def _members(organisation: Organisation) -> list[User]:
+    return list(
+        User.objects.filter(memberships__organisation=organisation).distinct().order_by("first_name", "username")
+    )
+
+
+def _pilot_for(request: HtmxHttpRequest, pk: int) -> Pilot:
+    """A pilot of one of the user's organisations, or 404 (never reveal another organisation's data)."""
+    pilot = get_object_or_404(
+        Pilot.objects.select_related("organisation", "business_owner", "technical_owner"),
+        pk=pk,
+        organisation__memberships__user=request.user,
+    )
+    return pilot
+
+
+def _response_for(request: HtmxHttpRequest, pk: int) -> Response:
+    return get_object_or_404(
+        Response.objects.select_related(
+            "assessment__pilot__organisation", "criterion__gap", "owner", "updated_by"
+        ).prefetch_related("criterion__mappings"),
+        pk=pk,
+        assessment__pilot__organisation__memberships__user=request.user,
+    )
 
 
 @require_GET
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    """The portfolio: every pilot of the user's organisations with its scores."""
-    today = timezone.localdate()
-    portfolios = [
-        (organisation, portfolio_rows(pilots=list(pilots_for_organisation(organisation=organisation)), today=today))
-        for organisation in organisations_for_user(user=request.user)
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    """The portfolio dashboard of the current organisation."""
+    organisation = current_organisation(request)
+    owners = _members(organisation)
+    form = PortfolioFilterForm(request.GET or None, owners=owners)
+    filters = form.filters()
+    paginator = Paginator(portfolio(organisation=organisation, filters=filters), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    entries = portfolio_entries(list(page.object_list))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "organisation": organisation,
+        "form": form,
+        "page": page,
+        "entries": [(entry, mini_bars_svg(entry.gaps)) for entry in entries],
+        "query": query.urlencode(),
+        "can_create": can_create_pilot(user_roles(user=request.user, organisation=organisation)),
+    }
+    template = "pilots/dashboard.html#results" if request.htmx else "pilots/dashboard.html"
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def organisation_switch(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    organisation_choose(request, slug)
+    return redirect("home")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def pilot_new(request: HtmxHttpRequest) -> HttpResponse:
+    organisation = current_organisation(request)
+    if not can_create_pilot(user_roles(user=request.user, organisation=organisation)):
+        raise PermissionDenied("Only pilot owners and administrators create pilots.")
+    members = _members(organisation)
+    form = PilotForm(request.POST or None, members=members, initial={"technical_owner": request.user.pk})
+    if request.method == "POST" and form.is_valid():
+        try:
+            pilot = pilot_create(organisation=organisation, actor=Actor.for_user(request.user), **form.cleaned_data)
+        except ValidationError as exc:
+            _attach_errors(form, exc)
+        else:
+            messages.success(request, f"Created {pilot.name}; its assessment is open.")
+            return redirect("pilot", pk=pilot.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "pilots/pilot_form.html", {"form": form, "creating": True}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def pilot_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    pilot = _pilot_for(request, pk)
+    form = PilotForm(
+        request.POST or None, instance=Pilot.objects.get(pk=pilot.pk), members=_members(pilot.organisation)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            pilot_update(pilot=pilot, actor=Actor.for_user(request.user), **form.cleaned_data)
+        except ValidationError as exc:
+            _attach_errors(form, exc)
+        else:
+            messages.success(request, "Pilot profile saved.")
+            return redirect("pilot", pk=pilot.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "pilots/pilot_form.html", {"form": form, "pilot": pilot, "creating": False}, status=status)
+
+
+@require_POST
+@login_required
+def pilot_stage(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    pilot = _pilot_for(request, pk)
+    form = StageForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Unknown stage.", status=422)
+    pilot_update(pilot=pilot, actor=Actor.for_user(request.user), stage=form.cleaned_data["stage"])
+    messages.success(request, f"{pilot.name} is now {pilot.get_stage_display().lower()}.")
+    return redirect("pilot", pk=pilot.pk)
+
+
+@require_POST
+@login_required
+def stop_condition_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    pilot = _pilot_for(request, pk)
+    form = StopConditionForm(request.POST)
+    if form.is_valid():
+        try:
+            stop_condition_add(pilot=pilot, actor=Actor.for_user(request.user), **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Stop condition added.")
+    else:
+        messages.error(
+            request,
+            "Stop condition not added: "
+            + "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items()),
+        )
+    return redirect("pilot", pk=pilot.pk)
+
+
+def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **extra: Any) -> dict[str, Any]:
+    roles = user_roles(user=request.user, organisation=pilot.organisation)
+    actor = Actor.for_user(request.user)
+    gap_filter = request.GET.get("gap", "")
+    blockers_only = request.GET.get("blockers") == "1"
+    rows = [
+        row
+        for row in data.rows
+        if (not gap_filter or row.gap_key == gap_filter) and (not blockers_only or row.blocker_reason)
     ]
-    return render(request, "pilots/home.html", {"portfolios": portfolios})
+    members = _members(pilot.organisation)
+    return {
+        "pilot": pilot,
+        "assessment": data.assessment,
+        "card": data.card,
+        "radar": radar_svg(data.card.gaps),
+        "overall_band": score_band(data.card.overall),
+        "upload_limit": settings.FILE_UPLOAD_MAX_BYTES,
+        "gap_cards": [(gap, score_band(gap.score)) for gap in data.card.gaps],
+        "rows": [
+            (
+                row,
+                ResponseForm(
+                    initial={
+                        "status": row.response.status,
+                        "justification": row.response.justification,
+                        "owner": row.response.owner_id,
+                        "due_date": row.response.due_date,
+                        "version": row.response.version,
+                    },
+                    members=members,
+                    prefix=f"r{row.response.pk}",
+                ),
+                can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id),
+            )
+            for row in rows
+        ],
+        "gap_choices": GapKey.choices,
+        "gap_filter": gap_filter,
+        "blockers_only": blockers_only,
+        "can_edit_pilot": can_edit_pilot(roles, actor=actor, pilot=pilot),
+        "roles": roles,
+        "stop_form": StopConditionForm(),
+        "stage_form": StageForm(initial={"stage": pilot.stage}),
+        "evidence_form": EvidenceForm(),
+        "today": timezone.localdate(),
+        **extra,
+    }
+
+
+@require_GET
+@login_required
+def pilot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    pilot = _pilot_for(request, pk)
+    assessment = assessment_open(pilot=pilot)
+    if assessment is None:
+        raise Http404("This pilot has no open assessment.")
+    data = checklist(assessment=assessment, today=timezone.localdate())
+    context = _page_context(request, pilot, data)
+    context["stop_conditions"] = list(pilot.stop_conditions.all())
+    context["activity"] = _activity(pilot)
+    context["badge"] = _badge(pilot.organisation)
+    template = "pilots/pilot_detail.html#checklist" if request.htmx else "pilots/pilot_detail.html"
+    return render(request, template, context)
+
+
+def _activity(pilot: Pilot) -> list[Any]:
+    try:
+        from assessments.audit.selectors import activity_for_pilot
+    except ImportError:  # pragma: no cover - the audit room ships the selector
+        return []
+    return list(activity_for_pilot(pilot_id=pilot.pk, limit=20))
+
+
+def _badge(organisation: Organisation) -> Any:
+    try:
+        from assessments.audit.selectors import integrity_badge
+    except ImportError:  # pragma: no cover
+        return None
+    return integrity_badge(organisation=organisation)
+
+
+def _row_response(request: HtmxHttpRequest, response: Response, *, status: int = 200, **extra: Any) -> HttpResponse:
+    """Re-render one checklist row plus, out of band, the scores it moved."""
+    pilot = response.assessment.pilot
+    data = checklist(assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk])
+    context = _page_context(request, pilot, data, oob=True, **extra)
+    return render(request, "pilots/_row_update.html", context, status=status)
+
+
+@require_POST
+@login_required
+def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    response = _response_for(request, pk)
+    members = _members(response.assessment.pilot.organisation)
+    form = ResponseForm(request.POST, members=members, prefix=f"r{response.pk}")
+    if not form.is_valid():
+        return _row_response(request, response, status=422, row_errors={response.pk: form.errors})
+    data = dict(form.cleaned_data)
+    version = data.pop("version")
+    owner_id = data.pop("owner")
+    data["owner"] = next((m for m in members if m.pk == owner_id), None)
+    try:
+        response = response_update(
+            response=response, actor=Actor.for_user(request.user), expected_version=version, **data
+        )
+    except ValidationError as exc:
+        return _row_response(request, response, status=422, row_errors={response.pk: exc.message_dict})
+    except ResponseConflictError as exc:
+        return _row_response(
+            request, exc.current, status=409, conflict={"response": exc.current.pk, "message": str(exc), "mine": data}
+        )
+    if not request.htmx:
+        return redirect("pilot", pk=response.assessment.pilot_id)
+    return _row_response(request, response, saved=response.pk)
+
+
+@require_POST
+@login_required
+def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    response = _response_for(request, pk)
+    form = EvidenceForm(request.POST, request.FILES)
+    errors: dict[str, list[str]] = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        upload = None
+        try:
+            if data["kind"] == EvidenceKind.FILE:
+                upload = upload_check(data["file"])
+            evidence_add(
+                response=response,
+                actor=Actor.for_user(request.user),
+                kind=data["kind"],
+                title=data["title"],
+                url=data.get("url") or "",
+                note=data.get("note") or "",
+                effective_date=data["effective_date"],
+                expires_on=data.get("expires_on"),
+                upload=upload,
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"file": exc.messages}
+    else:
+        errors = {k: [str(e) for e in v] for k, v in form.errors.items()}
+    if not request.htmx:
+        if errors:
+            messages.error(request, "Evidence not added: " + "; ".join(" ".join(v) for v in errors.values()))
+        else:
+            messages.success(request, "Evidence added.")
+        return redirect("pilot", pk=response.assessment.pilot_id)
+    if errors:
+        return _row_response(
+            request, response, status=422, evidence_errors={response.pk: errors}, open_evidence=response.pk
+        )
+    return _row_response(request, response, saved=response.pk, open_evidence=response.pk)
+
+
+@require_GET
+@login_required
+def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
+    """Serve an uploaded file to members of its organisation only, always as a download."""
+    evidence = get_object_or_404(
+        Evidence.objects.select_related("response__assessment__pilot"),
+        pk=pk,
+        kind=EvidenceKind.FILE,
+        response__assessment__pilot__organisation__memberships__user=request.user,
+    )
+    try:
+        handle = evidence.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The stored file is missing; the audit verification will report it.") from exc
+    result = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=evidence.original_filename or "evidence",
+        content_type=evidence.content_type,
+    )
+    result["X-Content-Type-Options"] = "nosniff"
+    result["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return result
+
+
+@require_GET
+@login_required
+def note_preview(request: HtmxHttpRequest) -> HttpResponse:
+    return HttpResponse(render_markdown(request.GET.get("note", "")[:20000]))
+
+
+def _attach_errors(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)

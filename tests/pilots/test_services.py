@@ -66,16 +66,16 @@ def test_not_applicable_without_a_reason_is_refused_and_nothing_changes(pilot, o
 
 def test_a_stale_version_gets_a_conflict_and_keeps_the_first_save(pilot, users, owner_actor):
     response = Response.objects.filter(assessment__pilot=pilot).first()
+    response = response_update(response=response, actor=owner_actor, expected_version=1, owner=users["security"])
     security = Actor.for_user(users["security"])
-    response_update(response=response, actor=security, expected_version=1, status="not_met", justification="No probes")
+    response_update(response=response, actor=security, expected_version=2, status="not_met", justification="No probes")
     stale = Response.objects.get(pk=response.pk)
-    stale.version = 1
     with pytest.raises(ResponseConflictError) as excinfo:
-        response_update(response=stale, actor=owner_actor, expected_version=1, status="met")
+        response_update(response=stale, actor=owner_actor, expected_version=2, status="met")
     assert excinfo.value.current.status == "not_met"
     assert "security" in str(excinfo.value)
     response.refresh_from_db()
-    assert (response.status, response.version, response.updated_by) == ("not_met", 2, users["security"])
+    assert (response.status, response.version, response.updated_by) == ("not_met", 3, users["security"])
 
 
 def test_meeting_every_blocker_with_fresh_evidence_makes_the_pilot_ready(pilot, owner_actor):

@@ -1,0 +1,81 @@
+"""Who may do what. Services call these before writing, so a forged request is
+refused even when the page never showed the button.
+
+- viewers read;
+- owners create pilots, and edit the pilots (profile, responses, evidence) they own;
+- delivery, security, risk and product comment on every pilot of their
+  organisation and edit the responses they are named owner of;
+- admins manage frameworks and members (and may edit any pilot's profile).
+Nobody sees or touches another organisation's data.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+
+from assessments.audit.context import Actor
+from assessments.organisations.models import Membership, Organisation, Role
+
+REVIEWER_ROLES = {Role.DELIVERY, Role.SECURITY, Role.RISK, Role.PRODUCT}
+
+
+def roles_of(*, user_pk: int | None, organisation_id: int) -> set[str]:
+    if user_pk is None:
+        return set()
+    return set(
+        Membership.objects.filter(user_id=user_pk, organisation_id=organisation_id).values_list("role", flat=True)
+    )
+
+
+def _owns_pilot(user_pk: int | None, pilot: object) -> bool:
+    return user_pk is not None and user_pk in {
+        getattr(pilot, "technical_owner_id", None),
+        getattr(pilot, "business_owner_id", None),
+    }
+
+
+def require_member(*, actor: Actor, organisation: Organisation | int) -> set[str]:
+    """The actor's roles in ``organisation``; system jobs act with every right."""
+    org_id = organisation if isinstance(organisation, int) else organisation.pk
+    if actor.type == "system":
+        return set(Role.values)
+    roles = roles_of(user_pk=actor.user_pk, organisation_id=org_id)
+    if not roles:
+        raise PermissionDenied("You are not a member of this organisation.")
+    return roles
+
+
+def can_create_pilot(roles: set[str]) -> bool:
+    return bool(roles & {Role.OWNER, Role.ADMIN})
+
+
+def can_edit_pilot(roles: set[str], *, actor: Actor, pilot: object) -> bool:
+    return Role.ADMIN in roles or (Role.OWNER in roles and _owns_pilot(actor.user_pk, pilot)) or actor.type == "system"
+
+
+def can_edit_response(roles: set[str], *, actor: Actor, pilot: object, response_owner_id: int | None) -> bool:
+    if actor.type == "system":
+        return True
+    if Role.OWNER in roles and _owns_pilot(actor.user_pk, pilot):
+        return True
+    return bool(roles & (REVIEWER_ROLES | {Role.OWNER})) and response_owner_id == actor.user_pk
+
+
+def can_comment(roles: set[str]) -> bool:
+    return bool(roles & (REVIEWER_ROLES | {Role.OWNER, Role.ADMIN}))
+
+
+def can_administer(roles: set[str]) -> bool:
+    return Role.ADMIN in roles
+
+
+def require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def user_roles(*, user: User | AnonymousUser, organisation: Organisation) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    return roles_of(user_pk=user.pk, organisation_id=organisation.pk)

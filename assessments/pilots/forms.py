@@ -1,0 +1,156 @@
+"""Forms parse and validate input; the services decide what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import User
+
+from assessments.frameworks.models import GapKey, RiskTier
+from assessments.pilots.models import EvidenceKind, Pilot, ResponseStatus, Stage, StopCondition
+from assessments.pilots.selectors import SORTS, PortfolioFilters
+
+
+def _person_label(user: User) -> str:
+    return user.get_full_name() or user.username
+
+
+def _blank(choices: list[tuple[str, str]], label: str) -> list[tuple[str, str]]:
+    return [("", label), *choices]
+
+
+class PortfolioFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    stage = forms.ChoiceField(required=False, choices=_blank(Stage.choices, "Any stage"))
+    risk_tier = forms.ChoiceField(required=False, choices=_blank(RiskTier.choices, "Any risk tier"), label="Risk tier")
+    gap = forms.ChoiceField(required=False, choices=_blank(GapKey.choices, "Any gap"), label="Gap")
+    below = forms.IntegerField(required=False, min_value=1, max_value=101, label="scoring below")
+    owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Owner")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("name", "Name"),
+            ("-score", "Score, high first"),
+            ("score", "Score, low first"),
+            ("blockers", "Most blockers"),
+            ("stale", "Most stale evidence"),
+            ("stage", "Stage"),
+            ("review", "Next review"),
+        ],
+    )
+
+    def __init__(self, *args: Any, owners: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner_field = self.fields["owner"]
+        assert isinstance(owner_field, forms.TypedChoiceField)
+        owner_field.choices = [("", "Any owner"), *((u.pk, u.get_full_name() or u.username) for u in owners)]
+
+    def filters(self) -> PortfolioFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        sort = data.get("sort") or "name"
+        return PortfolioFilters(
+            q=data.get("q", ""),
+            stage=data.get("stage", ""),
+            risk_tier=data.get("risk_tier", ""),
+            gap=data.get("gap", ""),
+            below=data.get("below"),
+            owner=data.get("owner"),
+            sort=sort if sort in SORTS else "name",
+        )
+
+
+class PilotForm(forms.ModelForm):
+    class Meta:
+        model = Pilot
+        fields = [
+            "name",
+            "description",
+            "risk_tier",
+            "data_sensitivity",
+            "model_providers",
+            "data_leaves_boundary",
+            "business_owner",
+            "technical_owner",
+            "oncall_contact",
+            "value_metric_name",
+            "value_metric_unit",
+            "value_baseline",
+            "value_current",
+            "value_target",
+            "expected_monthly_volume",
+            "cost_envelope_per_task",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {
+            "cost_envelope_per_task": "Cost envelope per task (USD)",
+            "value_metric_name": "Value metric",
+            "oncall_contact": "On-call contact",
+        }
+
+    def __init__(self, *args: Any, members: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("business_owner", "technical_owner"):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = User.objects.filter(pk__in=[m.pk for m in members]).order_by("username")
+            field.label_from_instance = _person_label  # type: ignore[assignment,method-assign]
+
+
+class StageForm(forms.Form):
+    stage = forms.ChoiceField(choices=Stage.choices)
+
+
+class StopConditionForm(forms.ModelForm):
+    class Meta:
+        model = StopCondition
+        fields = ["condition", "metric", "comparator", "threshold"]
+        widgets = {"condition": forms.Textarea(attrs={"rows": 2})}
+
+
+class ResponseForm(forms.Form):
+    """One criterion row: status, justification, owner, due date, and the version read."""
+
+    status = forms.ChoiceField(choices=ResponseStatus.choices)
+    justification = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+    owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, members: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner_field = self.fields["owner"]
+        assert isinstance(owner_field, forms.TypedChoiceField)
+        owner_field.choices = [("", "Unassigned"), *((u.pk, u.get_full_name() or u.username) for u in members)]
+
+
+class EvidenceForm(forms.Form):
+    """Link, file or note. The file itself is checked by uploads.upload_check."""
+
+    kind = forms.ChoiceField(choices=EvidenceKind.choices, initial=EvidenceKind.LINK)
+    title = forms.CharField(max_length=200)
+    url = forms.URLField(required=False, max_length=2000, assume_scheme="https", label="Link (https)")
+    file = forms.FileField(required=False)
+    note = forms.CharField(
+        required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4}), label="Note (Markdown)"
+    )
+    effective_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Effective date")
+    expires_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Expires on")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind = data.get("kind")
+        if kind == EvidenceKind.LINK:
+            url = data.get("url") or ""
+            if not url:
+                self.add_error("url", "Give the link's address.")
+            elif not url.lower().startswith(("https://", "http://")):
+                self.add_error("url", "Only http and https links are accepted.")
+        elif kind == EvidenceKind.FILE and not data.get("file"):
+            self.add_error("file", "Choose a file to upload.")
+        elif kind == EvidenceKind.NOTE and not (data.get("note") or "").strip():
+            self.add_error("note", "Write the note.")
+        effective, expires = data.get("effective_date"), data.get("expires_on")
+        if effective and expires and expires < effective:
+            self.add_error("expires_on", "Expiry must be on or after the effective date.")
+        return data

@@ -1,0 +1,43 @@
+"""Keeps AssessmentScore in step with the scoring functions.
+
+This maintains derived data, not facts: it records no audit event of its own
+because every change that moves a score is already an audited service call (and
+the daily refresh only reflects the passage of time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.db import transaction
+
+from assessments.frameworks.scoring import Scorecard
+from assessments.pilots.models import AssessmentScore
+from assessments.pilots.selectors import scorecards
+
+GAP_COLUMNS = ("evals", "observability", "guardrails", "governance", "cost", "ownership")
+
+
+def _columns(card: Scorecard, today: dt.date) -> dict[str, object]:
+    values: dict[str, object] = {
+        "overall": card.overall,
+        "blockers": len(card.blockers),
+        "stale_evidence": card.freshness.stale,
+        "expiring_evidence": card.freshness.expiring,
+        "is_ready": card.is_ready,
+        "computed_on": today,
+    }
+    for gap in card.gaps:
+        if gap.key in GAP_COLUMNS:
+            values[gap.key] = gap.score
+    return values
+
+
+def scores_refresh(*, assessment_ids: Sequence[int], today: dt.date) -> int:
+    """Recompute and store the scorecards of ``assessment_ids``; returns how many."""
+    cards = scorecards(assessment_ids=assessment_ids, today=today)
+    with transaction.atomic():
+        for assessment_id, card in cards.items():
+            AssessmentScore.objects.update_or_create(assessment_id=assessment_id, defaults=_columns(card, today))
+    return len(cards)

@@ -1,0 +1,263 @@
+"""The pilot pages over HTTP: access rules, inline saves, evidence, hostile input, query budgets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from assessments.audit.context import Actor
+from assessments.pilots.models import Evidence, Pilot, Response
+from assessments.pilots.services import pilot_create, response_update
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def pilot(framework, users, owner_actor) -> Pilot:
+    return pilot_create(
+        organisation=framework.organisation,
+        actor=owner_actor,
+        name="Claims triage",
+        technical_owner=users["owner"],
+        risk_tier="high",
+    )
+
+
+def _first_response(pilot: Pilot, code: str = "EV-01") -> Response:
+    return Response.objects.select_related("criterion").get(assessment__pilot=pilot, criterion__code=code)
+
+
+def _post_response(client, response: Response, **fields):
+    data = {f"r{response.pk}-{k}": v for k, v in fields.items()}
+    data.setdefault(f"r{response.pk}-version", response.version)
+    data.setdefault(f"r{response.pk}-status", response.status)
+    return client.post(reverse("response-save", args=[response.pk]), data, **HTMX)
+
+
+def test_pages_need_sign_in(client, pilot):
+    for url in (reverse("home"), reverse("pilot", args=[pilot.pk])):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert "/accounts/login/" in response["Location"]
+
+
+def test_another_organisations_pilot_is_not_found(client, pilot, other_org, framework):
+    from assessments.organisations.services import membership_grant, user_create
+
+    outsider = user_create(
+        organisation=other_org, username="mallory", email="m@x.test", password="pw", actor=Actor.system("t")
+    )
+    membership_grant(organisation=other_org, user=outsider, role="admin", actor=Actor.system("t"))
+    client.force_login(outsider)
+    assert client.get(reverse("pilot", args=[pilot.pk])).status_code == 404
+    response = _first_response(pilot)
+    assert _post_response(client, response, status="met").status_code == 404
+    assert "Claims triage" not in client.get(reverse("home")).content.decode()
+
+
+def test_an_owner_saves_a_row_inline_and_gets_the_new_scores(client, users, pilot):
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    result = _post_response(client, response, status="met", justification="Golden set of 400 cases")
+    assert result.status_code == 200
+    body = result.content.decode()
+    assert f'id="row-{response.pk}"' in body
+    assert 'id="scores" class="scores card" hx-swap-oob="true"' in body
+    response.refresh_from_db()
+    assert (response.status, response.version) == ("met", 2)
+
+
+def test_not_applicable_without_reason_is_a_422_with_the_message_and_nothing_saved(client, users, pilot):
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    result = _post_response(client, response, status="not_applicable", justification="  ")
+    assert result.status_code == 422
+    assert "Say why this criterion does not apply." in result.content.decode()
+    response.refresh_from_db()
+    assert (response.status, response.version) == ("not_started", 1)
+
+
+def test_a_viewer_sees_no_form_and_a_forged_save_is_refused(client, users, pilot):
+    client.force_login(users["viewer"])
+    page = client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    assert "crit-form" not in page
+    response = _first_response(pilot)
+    assert _post_response(client, response, status="met").status_code == 403
+    response.refresh_from_db()
+    assert response.status == "not_started"
+
+
+def test_the_second_of_two_concurrent_saves_gets_a_conflict_showing_the_first(client, users, pilot, owner_actor):
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    response_update(
+        response=response, actor=owner_actor, expected_version=1, status="not_met", justification="No set yet"
+    )
+    result = _post_response(client, response, status="met", version=1)
+    assert result.status_code == 409
+    body = result.content.decode()
+    assert "edit conflict" in body
+    assert "Not met" in body
+    response.refresh_from_db()
+    assert (response.status, response.version) == ("not_met", 2)
+
+
+def test_hostile_notes_render_inert(client, users, pilot):
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    note = '<script>alert(1)</script> [click](javascript:alert(2)) <img src=x onerror="alert(3)"> **bold**'
+    result = client.post(
+        reverse("evidence-new", args=[response.pk]),
+        {"kind": "note", "title": "Review notes", "note": note, "effective_date": "2026-11-01"},
+        **HTMX,
+    )
+    assert result.status_code == 200
+    body = result.content.decode()
+    assert "<script>alert(1)" not in body
+    assert "javascript:" not in body
+    assert "onerror" not in body
+    assert "<strong>bold</strong>" in body
+
+
+def test_a_javascript_link_is_refused(client, users, pilot):
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    result = client.post(
+        reverse("evidence-new", args=[response.pk]),
+        {"kind": "link", "title": "x", "url": "javascript:alert(1)", "effective_date": "2026-11-01"},
+        **HTMX,
+    )
+    assert result.status_code == 422
+    assert Evidence.objects.count() == 0
+
+
+def test_an_upload_one_byte_over_the_limit_is_refused_clearly(client, users, pilot, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.FILE_UPLOAD_MAX_BYTES = 1000
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    ok = SimpleUploadedFile("limit.pdf", b"%PDF-1.7\n" + b"x" * 991, content_type="application/pdf")
+    over = SimpleUploadedFile("over.pdf", b"%PDF-1.7\n" + b"x" * 992, content_type="application/pdf")
+    url = reverse("evidence-new", args=[response.pk])
+    result = client.post(url, {"kind": "file", "title": "over", "file": over, "effective_date": "2026-11-01"}, **HTMX)
+    assert result.status_code == 422
+    assert "over.pdf is 1,001 bytes; the limit is 1,000 bytes" in result.content.decode()
+    assert Evidence.objects.count() == 0
+    result = client.post(url, {"kind": "file", "title": "ok", "file": ok, "effective_date": "2026-11-01"}, **HTMX)
+    assert result.status_code == 200
+    assert Evidence.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("report.pdf", b"<html><script>alert(1)</script></html>", "not an accepted file type"),
+        ("invoice.pdf", b"MZ\x90\x00\x03\x00\x00\x00", "not an accepted file type"),
+        ("chart.png", b"%PDF-1.4 pretending", "its content is a PDF"),
+        ("notes.txt", b"<!DOCTYPE html><html><body onload=alert(1)>", "not an accepted file type"),
+        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "not an accepted file type"),
+        ("empty.pdf", b"", "is empty"),
+    ],
+)
+def test_disguised_or_dangerous_files_are_refused(client, users, pilot, name, content, message):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    upload = SimpleUploadedFile(name, content, content_type="application/pdf")
+    result = client.post(
+        reverse("evidence-new", args=[response.pk]),
+        {"kind": "file", "title": "t", "file": upload, "effective_date": "2026-11-01"},
+        **HTMX,
+    )
+    assert result.status_code == 422
+    assert message in result.content.decode()
+    assert Evidence.objects.count() == 0
+
+
+def test_files_are_served_only_to_members_as_attachments(client, users, pilot, other_org):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    upload = SimpleUploadedFile("eval.csv", b"case,passed\n1,true\n", content_type="text/csv")
+    client.post(
+        reverse("evidence-new", args=[response.pk]),
+        {"kind": "file", "title": "Eval", "file": upload, "effective_date": "2026-11-01"},
+        **HTMX,
+    )
+    evidence = Evidence.objects.get()
+    assert "eval" not in evidence.file.name
+    download = client.get(reverse("evidence-download", args=[evidence.pk]))
+    assert download.status_code == 200
+    assert download["Content-Disposition"].startswith("attachment")
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(download.streaming_content) == b"case,passed\n1,true\n"
+    client.force_login(users["viewer"])
+    assert client.get(reverse("evidence-download", args=[evidence.pk])).status_code == 200
+    client.logout()
+    assert client.get(reverse("evidence-download", args=[evidence.pk])).status_code == 302
+
+
+def _make_pilots(org, owner_actor, users, count: int) -> None:
+    for i in range(count):
+        pilot_create(organisation=org, actor=owner_actor, name=f"Pilot {i:04d}", technical_owner=users["owner"])
+
+
+def test_dashboard_query_count_does_not_grow_with_pilots(
+    client, users, framework, owner_actor, django_assert_max_num_queries
+):
+    client.force_login(users["viewer"])
+    _make_pilots(framework.organisation, owner_actor, users, 3)
+    with django_assert_max_num_queries(12) as small:
+        assert client.get(reverse("home")).status_code == 200
+    _make_pilots(framework.organisation, owner_actor, users, 30)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert client.get(reverse("home"), {"sort": "-score", "stage": "pilot"}).status_code == 200
+
+
+def test_pilot_page_query_count_does_not_grow_with_evidence(
+    client, users, pilot, owner_actor, django_assert_max_num_queries
+):
+    from assessments.pilots.services import evidence_add
+
+    client.force_login(users["owner"])
+    responses = list(Response.objects.filter(assessment__pilot=pilot).select_related("criterion"))
+    evidence_add(
+        response=responses[0],
+        actor=owner_actor,
+        kind="link",
+        title="a",
+        url="https://x.test",
+        effective_date=dt.date(2026, 11, 1),
+    )
+    with django_assert_max_num_queries(20) as small:
+        assert client.get(reverse("pilot", args=[pilot.pk])).status_code == 200
+    for response in responses[:10]:
+        for n in range(10):
+            evidence_add(
+                response=response,
+                actor=owner_actor,
+                kind="link",
+                title=f"e{n}",
+                url="https://x.test",
+                effective_date=dt.date(2026, 11, 1),
+            )
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert client.get(reverse("pilot", args=[pilot.pk])).status_code == 200
+
+
+def test_dashboard_filters_by_gap_score_and_sorts(client, users, framework, owner_actor):
+    client.force_login(users["viewer"])
+    _make_pilots(framework.organisation, owner_actor, users, 2)
+    pilot = Pilot.objects.get(name="Pilot 0001")
+    for response in Response.objects.filter(assessment__pilot=pilot, criterion__gap__key="evals"):
+        response_update(response=response, actor=owner_actor, expected_version=response.version, status="met")
+    page = client.get(reverse("home"), {"gap": "evals", "below": 50}).content.decode()
+    assert "Pilot 0000" in page and "Pilot 0001" not in page
+    page = client.get(reverse("home"), {"sort": "-score"}, **HTMX).content.decode()
+    assert page.index("Pilot 0001") < page.index("Pilot 0000")
+    assert "<html" not in page  # htmx gets only the results partial
