@@ -39,8 +39,9 @@ def radar_svg(gaps: Sequence[GapScore], *, size: int = 320, title: str = "Readin
     cx = cy = size / 2
     radius = size / 2 - 58
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="radar" viewBox="0 0 {size} {size}" '
-        f'width="{size}" height="{size}" role="img" aria-labelledby="radar-title">',
+        # Labels sit outside the rings: pad the view box sideways so long gap names fit.
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="radar" viewBox="-70 0 {size + 140} {size}" '
+        f'width="{size + 140}" height="{size}" role="img" aria-labelledby="radar-title">',
         f'<title id="radar-title">{escape(title)}: '
         + escape(", ".join(f"{g.name} {'n/a' if g.score is None else g.score}" for g in gaps))
         + "</title>",

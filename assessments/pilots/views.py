@@ -346,7 +346,7 @@ def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _row_response(
             request, response, status=422, evidence_errors={response.pk: errors}, open_evidence=response.pk
         )
-    return _row_response(request, response, saved=response.pk, open_evidence=response.pk)
+    return _row_response(request, response, saved=response.pk)
 
 
 @require_GET
