@@ -12,6 +12,11 @@ from assessments.pilots.models import EvidenceKind, Pilot, ResponseStatus, Stage
 from assessments.pilots.selectors import SORTS, PortfolioFilters
 
 
+def _date_input() -> forms.DateInput:
+    # Browsers' date inputs need ISO dates whatever the display locale.
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 def _person_label(user: User) -> str:
     return user.get_full_name() or user.username
 
@@ -114,7 +119,7 @@ class ResponseForm(forms.Form):
     status = forms.ChoiceField(choices=ResponseStatus.choices)
     justification = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
     owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    due_date = forms.DateField(required=False, widget=_date_input())
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, members: list[User], **kwargs: Any) -> None:
@@ -134,8 +139,8 @@ class EvidenceForm(forms.Form):
     note = forms.CharField(
         required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4}), label="Note (Markdown)"
     )
-    effective_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), label="Effective date")
-    expires_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), label="Expires on")
+    effective_date = forms.DateField(widget=_date_input(), label="Effective date")
+    expires_on = forms.DateField(required=False, widget=_date_input(), label="Expires on")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

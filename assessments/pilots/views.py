@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assessments.audit.context import Actor
+from assessments.audit.selectors import activity_for_pilot, integrity_badge
 from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
 from assessments.frameworks.models import GapKey
 from assessments.organisations.context import current_organisation, organisation_choose
@@ -252,26 +253,10 @@ def pilot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     data = checklist(assessment=assessment, today=timezone.localdate())
     context = _page_context(request, pilot, data)
     context["stop_conditions"] = list(pilot.stop_conditions.all())
-    context["activity"] = _activity(pilot)
-    context["badge"] = _badge(pilot.organisation)
+    context["activity"] = activity_for_pilot(pilot_id=pilot.pk, limit=20)
+    context["badge"] = integrity_badge(organisation=pilot.organisation)
     template = "pilots/pilot_detail.html#checklist" if request.htmx else "pilots/pilot_detail.html"
     return render(request, template, context)
-
-
-def _activity(pilot: Pilot) -> list[Any]:
-    try:
-        from assessments.audit.selectors import activity_for_pilot
-    except ImportError:  # pragma: no cover - the audit room ships the selector
-        return []
-    return list(activity_for_pilot(pilot_id=pilot.pk, limit=20))
-
-
-def _badge(organisation: Organisation) -> Any:
-    try:
-        from assessments.audit.selectors import integrity_badge
-    except ImportError:  # pragma: no cover
-        return None
-    return integrity_badge(organisation=organisation)
 
 
 def _row_response(request: HtmxHttpRequest, response: Response, *, status: int = 200, **extra: Any) -> HttpResponse:
