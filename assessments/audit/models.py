@@ -78,3 +78,32 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} checkpoint #{self.sequence}"
+
+
+class AuditVerification(models.Model):
+    """The outcome of one verification run, shown as the integrity badge.
+
+    It describes the chain rather than changing the product, so writing it
+    records no audit event of its own.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="audit_verifications")
+    verified_at = models.DateTimeField()
+    head_sequence = models.PositiveBigIntegerField()
+    events_checked = models.PositiveBigIntegerField()
+    files_checked = models.PositiveIntegerField(default=0)
+    ok = models.BooleanField()
+    first_bad_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["organisation", "-verified_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(ok=True) & Q(reason="")) | (Q(ok=False) & ~Q(reason="")),
+                name="verification_reason_iff_broken",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} verified {'ok' if self.ok else 'BROKEN'} at {self.verified_at}"

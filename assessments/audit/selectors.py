@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from assessments.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from assessments.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
 from assessments.organisations.models import Organisation
 
 FIELD_LABELS = {
@@ -82,18 +82,36 @@ def activity_for_pilot(*, pilot_id: int, limit: int = 50) -> list[ActivityRow]:
 
 @dataclass(frozen=True)
 class IntegrityBadge:
+    """What the UI and reports show about the chain: its head, the last verification and checkpoint."""
+
     head_sequence: int
     head_hash: str
+    verified: bool
+    verified_ok: bool
+    verified_at: dt.datetime | None
+    verified_head: int | None
+    problem: str
     checkpoint_sequence: int | None
     checkpoint_at: dt.datetime | None
 
+    @property
+    def unverified_events(self) -> int:
+        return self.head_sequence - (self.verified_head or 0)
+
 
 def integrity_badge(*, organisation: Organisation) -> IntegrityBadge:
+    """Three small queries; never runs a verification itself (that is a job's work)."""
     head = AuditChainHead.objects.filter(organisation=organisation).first()
-    checkpoint = AuditCheckpoint.objects.filter(organisation=organisation).order_by("-sequence").first()
+    checkpoint = AuditCheckpoint.objects.filter(organisation=organisation).order_by("-sequence", "-signed_at").first()
+    check = AuditVerification.objects.filter(organisation=organisation).order_by("-verified_at").first()
     return IntegrityBadge(
         head_sequence=head.sequence if head else 0,
         head_hash=head.hash if head else "",
+        verified=check is not None,
+        verified_ok=bool(check and check.ok),
+        verified_at=check.verified_at if check else None,
+        verified_head=check.head_sequence if check else None,
+        problem=check.reason if check else "",
         checkpoint_sequence=checkpoint.sequence if checkpoint else None,
         checkpoint_at=checkpoint.signed_at if checkpoint else None,
     )

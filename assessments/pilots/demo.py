@@ -16,6 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from assessments.audit.context import Actor
+from assessments.audit.signing import signing_key_ensure
+from assessments.audit.verify import audit_verify, checkpoint_create
 from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH, framework_read_file
 from assessments.frameworks.services import framework_load
 from assessments.organisations.models import Organisation
@@ -49,8 +51,11 @@ def demo_seed(*, path: Path = DEMO_PATH, today: dt.date | None = None) -> DemoRe
     existing = Organisation.objects.filter(slug=data["organisation"]["slug"]).first()
     if existing is not None:
         return DemoResult(organisation=existing, created=False, logins=logins)
+    signing_key_ensure()
     with transaction.atomic():
         organisation = _seed(data, today or timezone.localdate())
+    checkpoint_create(organisation=organisation)
+    audit_verify(organisation=organisation)
     return DemoResult(organisation=organisation, created=True, logins=logins)
 
 

@@ -18,7 +18,8 @@ from django.utils.text import slugify
 
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
-from assessments.frameworks.models import Framework, FrameworkStatus
+from assessments.frameworks.models import Framework
+from assessments.frameworks.selectors import framework_current
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import (
     can_create_pilot,
@@ -85,18 +86,6 @@ class ResponseConflictError(Exception):
             f"{who} changed {current.criterion.code} while you were editing "
             f"(now '{current.get_status_display()}'). Review their change and save again."
         )
-
-
-def framework_current(*, organisation: Organisation) -> Framework:
-    """The organisation's newest published framework: what new assessments use."""
-    framework = (
-        Framework.objects.filter(organisation=organisation, status=FrameworkStatus.PUBLISHED)
-        .order_by("-published_at", "-version")
-        .first()
-    )
-    if framework is None:
-        raise ValidationError("This organisation has no published readiness framework yet.")
-    return framework
 
 
 def _unique_slug(organisation: Organisation, name: str) -> str:

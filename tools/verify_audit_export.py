@@ -1,0 +1,1 @@
+../assessments/audit/chain.py
