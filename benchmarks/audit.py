@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
 
-from assessments.audit import chain  # noqa: E402  (pure module, no Django needed)
+from assessments.audit import chain
 
 
 def write_export(path: Path, events: int) -> None:
@@ -78,7 +78,9 @@ def verify_figures(events: int) -> None:
         assert result.ok and result.events_checked == events, result.problem
 
         hash_s = raw_sha256_seconds(path)
-        print(f"verify (read + parse + canonicalise + hash + link): {verify_s:.2f} s  ({events / verify_s:,.0f} events/s)")
+        print(
+            f"verify (read + parse + canonicalise + hash + link): {verify_s:.2f} s  ({events / verify_s:,.0f} events/s)"
+        )
         print(f"raw SHA-256 over the same canonical bytes:          {hash_s:.2f} s")
         print(f"ratio verify / raw hash: {verify_s / hash_s:.1f}x (goal <= 2x)")
 
@@ -87,7 +89,7 @@ def verify_figures(events: int) -> None:
         with path.open(encoding="utf-8") as src, small.open("w", encoding="utf-8") as dst:
             for _, line in zip(range(sample), src, strict=False):
                 dst.write(line)
-        for label, target, n in (("first " + f"{sample:,}", small, sample), (f"all {events:,}", path, events)):
+        for label, target in ((f"first {sample:,}", small), (f"all {events:,}", path)):
             tracemalloc.start()
             chain.verify_records(chain.read_jsonl(target))
             _, peak = tracemalloc.get_traced_memory()
@@ -154,11 +156,15 @@ def append_figures(writers: int, per_writer: int) -> None:
         sequences = list(AuditEvent.objects.filter(organisation=org).values_list("sequence", flat=True))
         parents = AuditEvent.objects.filter(organisation=org).values("prev_hash").distinct().count()
         forks = len(sequences) - parents
-        print(f"append: {total:,} events from {writers} concurrent writers in {elapsed:.2f} s = {total / elapsed:,.0f} events/s (goal >= 500)")
+        print(
+            f"append: {total:,} events from {writers} concurrent writers in {elapsed:.2f} s = {total / elapsed:,.0f} events/s (goal >= 500)"
+        )
         print(f"forks: {forks}; gapless: {sorted(sequences) == list(range(1, len(sequences) + 1))}")
         t0 = time.perf_counter()
         result = audit_verify(organisation=org, record_result=False)
-        print(f"database verify of {result.events_checked + 0:,} events: {time.perf_counter() - t0:.2f} s, ok={result.ok}")
+        print(
+            f"database verify of {result.events_checked + 0:,} events: {time.perf_counter() - t0:.2f} s, ok={result.ok}"
+        )
         connections.close_all()
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

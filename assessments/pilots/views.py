@@ -32,6 +32,7 @@ from assessments.organisations.permissions import (
     can_edit_response,
     user_roles,
 )
+from assessments.pilots.export import checklist_csv, checklist_xlsx
 from assessments.pilots.forms import (
     EvidenceForm,
     PilotForm,
@@ -356,6 +357,28 @@ def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
     )
     result["X-Content-Type-Options"] = "nosniff"
     result["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return result
+
+
+@require_GET
+@login_required
+def pilot_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
+    """The checklist as CSV or XLSX, for members of the pilot's organisation."""
+    if fmt not in {"csv", "xlsx"}:
+        raise Http404("Export as csv or xlsx.")
+    pilot = _pilot_for(request, pk)
+    assessment = assessment_open(pilot=pilot)
+    if assessment is None:
+        raise Http404("This pilot has no open assessment.")
+    now = timezone.now()
+    data = checklist(assessment=assessment, today=timezone.localdate())
+    if fmt == "csv":
+        body, content_type = checklist_csv(pilot=pilot, data=data, now=now), "text/csv; charset=utf-8"
+    else:
+        body = checklist_xlsx(pilot=pilot, data=data, now=now)
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    result = HttpResponse(body, content_type=content_type)
+    result["Content-Disposition"] = f'attachment; filename="{pilot.slug}-checklist-{now:%Y-%m-%d}.{fmt}"'
     return result
 
 

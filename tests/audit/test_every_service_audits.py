@@ -69,7 +69,9 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         ),
         "framework_load": lambda: fw.framework_load(organisation=org, spec=ctx["spec_v9"], actor=admin),
         "framework_copy": lambda: fw.framework_copy(framework=framework, actor=admin),
-        "gap_update": lambda: fw.gap_update(gap=Gap.objects.filter(framework=draft()).order_by("order")[0], actor=admin, weight=21),
+        "gap_update": lambda: fw.gap_update(
+            gap=Gap.objects.filter(framework=draft()).order_by("order")[0], actor=admin, weight=21
+        ),
         "criterion_create": lambda: fw.criterion_create(
             gap=Gap.objects.filter(framework=draft()).order_by("order")[0],
             actor=admin,
