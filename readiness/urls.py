@@ -14,5 +14,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("assessments.organisations.urls")),
+    path("", include("assessments.frameworks.urls")),
     path("", include("assessments.pilots.urls")),
 ]

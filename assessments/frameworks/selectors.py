@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 
 from assessments.frameworks.models import Framework, FrameworkStatus
 from assessments.organisations.models import Organisation
@@ -18,3 +21,61 @@ def framework_current(*, organisation: Organisation) -> Framework:
     if framework is None:
         raise ValidationError("This organisation has no published readiness framework yet.")
     return framework
+
+
+@dataclass(frozen=True)
+class CriterionChange:
+    code: str
+    title: str
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class FrameworkDiff:
+    added: list[tuple[str, str]]
+    removed: list[tuple[str, str]]
+    changed: list[CriterionChange]
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+COMPARED_FIELDS = (
+    "title",
+    "guidance",
+    "cost_if_missing",
+    "severity",
+    "evidence_expected",
+    "check_kind",
+    "max_evidence_age_days",
+    "applies_to_minimal",
+    "applies_to_limited",
+    "applies_to_high",
+)
+
+
+def framework_diff(*, old: Framework, new: Framework) -> FrameworkDiff:
+    """Criteria added, removed and changed between two versions, matched by code."""
+    before = {c.code: c for c in old.criteria.select_related("gap")}
+    after = {c.code: c for c in new.criteria.select_related("gap")}
+    changed = []
+    for code in sorted(before.keys() & after.keys()):
+        fields = [f for f in COMPARED_FIELDS if getattr(before[code], f) != getattr(after[code], f)]
+        if before[code].gap.key != after[code].gap.key:
+            fields.append("gap")
+        if fields:
+            changed.append(CriterionChange(code=code, title=after[code].title, fields=fields))
+    return FrameworkDiff(
+        added=[(code, after[code].title) for code in sorted(after.keys() - before.keys())],
+        removed=[(code, before[code].title) for code in sorted(before.keys() - after.keys())],
+        changed=changed,
+    )
+
+
+def frameworks_for_organisation(*, organisation: Organisation) -> list[Framework]:
+    return list(
+        Framework.objects.filter(organisation=organisation)
+        .annotate(criteria_count=Count("criteria"))
+        .order_by("name", "-version")
+    )

@@ -18,7 +18,7 @@ from django.utils.text import slugify
 
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
-from assessments.frameworks.models import Framework
+from assessments.frameworks.models import Framework, FrameworkStatus
 from assessments.frameworks.selectors import framework_current
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import (
@@ -360,3 +360,63 @@ def evidence_remove(*, evidence: Evidence, actor: Actor) -> None:
         pilot_id=response.assessment.pilot_id,
         changes={"criterion": [response.criterion.code, None], **diff_fields(before=before, after={})},
     )
+
+
+@transaction.atomic
+def assessment_migrate(*, assessment: Assessment, framework: Framework, actor: Actor) -> Assessment:
+    """Move a pilot to a newer published framework version.
+
+    The old assessment is kept, marked superseded. Answers and manual evidence are
+    carried over by criterion code (evidence rows point at the same stored files);
+    new criteria start unanswered; criteria that no longer exist are dropped from
+    the new assessment but stay on record in the old one.
+    """
+    pilot = assessment.pilot
+    _require_pilot_editor(actor, pilot)
+    if framework.organisation_id != pilot.organisation_id:
+        raise ValidationError("That framework belongs to another organisation.")
+    if framework.status != FrameworkStatus.PUBLISHED:
+        raise ValidationError("Only a published framework version can be assessed against.")
+    if framework.pk == assessment.framework_id:
+        raise ValidationError("This assessment already uses that framework version.")
+    if assessment.status == AssessmentStatus.SUPERSEDED:
+        raise ValidationError("This assessment has already been superseded.")
+    Assessment.objects.filter(pk=assessment.pk).update(status=AssessmentStatus.SUPERSEDED)
+    new = _open_assessment(pilot=pilot, framework=framework, target_date=assessment.target_date)
+    old_responses = {
+        r.criterion.code: r for r in assessment.responses.select_related("criterion").prefetch_related("evidence")
+    }
+    carried = 0
+    copies: list[Evidence] = []
+    for response in new.responses.select_related("criterion"):
+        old = old_responses.get(response.criterion.code)
+        if old is None:
+            continue
+        carried += 1
+        Response.objects.filter(pk=response.pk).update(
+            status=old.status, justification=old.justification, owner_id=old.owner_id, due_date=old.due_date
+        )
+        for item in old.evidence.all():
+            item.pk = None
+            item.response = response
+            copies.append(item)
+    Evidence.objects.bulk_create(copies)
+    scores_refresh(assessment_ids=[new.pk], today=timezone.localdate())
+    old_framework = assessment.framework
+    audit_record(
+        organisation=pilot.organisation,
+        actor=actor,
+        action="assessment.migrated",
+        object_type="assessment",
+        object_id=new.pk,
+        pilot_id=pilot.pk,
+        changes={
+            "framework": [f"{old_framework.name} v{old_framework.version}", f"{framework.name} v{framework.version}"],
+            "assessment": [assessment.pk, new.pk],
+            "carried_over": [None, carried],
+            "new_criteria": [None, new.responses.count() - carried],
+            "dropped_criteria": [None, len(old_responses) - carried],
+            "evidence_copied": [None, len(copies)],
+        },
+    )
+    return new

@@ -11,6 +11,7 @@ urlpatterns = [
     path("pilots/<int:pk>/", views.pilot_detail, name="pilot"),
     path("pilots/<int:pk>/edit/", views.pilot_edit, name="pilot-edit"),
     path("pilots/<int:pk>/export.<str:fmt>", views.pilot_export, name="pilot-export"),
+    path("pilots/<int:pk>/migrate/", views.assessment_migrate_view, name="assessment-migrate"),
     path("pilots/<int:pk>/stage/", views.pilot_stage, name="pilot-stage"),
     path("pilots/<int:pk>/stop-conditions/", views.stop_condition_new, name="stop-condition-new"),
     path("responses/<int:pk>/", views.response_save, name="response-save"),

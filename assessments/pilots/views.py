@@ -24,6 +24,7 @@ from assessments.audit.context import Actor
 from assessments.audit.selectors import activity_for_pilot, integrity_badge
 from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
 from assessments.frameworks.models import GapKey
+from assessments.frameworks.selectors import framework_current, framework_diff
 from assessments.organisations.context import current_organisation, organisation_choose
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import (
@@ -52,6 +53,7 @@ from assessments.pilots.selectors import (
 )
 from assessments.pilots.services import (
     ResponseConflictError,
+    assessment_migrate,
     evidence_add,
     pilot_create,
     pilot_update,
@@ -254,6 +256,8 @@ def pilot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     data = checklist(assessment=assessment, today=timezone.localdate())
     context = _page_context(request, pilot, data)
     context["stop_conditions"] = list(pilot.stop_conditions.all())
+    current = framework_current(organisation=pilot.organisation)
+    context["newer_framework"] = current if current.pk != assessment.framework_id else None
     context["activity"] = activity_for_pilot(pilot_id=pilot.pk, limit=20)
     context["badge"] = integrity_badge(organisation=pilot.organisation)
     template = "pilots/pilot_detail.html#checklist" if request.htmx else "pilots/pilot_detail.html"
@@ -358,6 +362,33 @@ def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
     result["X-Content-Type-Options"] = "nosniff"
     result["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return result
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def assessment_migrate_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Show what moving to the newest published framework would change; move on confirmation."""
+    pilot = _pilot_for(request, pk)
+    assessment = assessment_open(pilot=pilot)
+    if assessment is None:
+        raise Http404("This pilot has no open assessment.")
+    target = framework_current(organisation=pilot.organisation)
+    diff = framework_diff(old=assessment.framework, new=target)
+    context = {
+        "pilot": pilot,
+        "assessment": assessment,
+        "target": target,
+        "diff": diff,
+        "diff_from": assessment.framework,
+    }
+    if request.method == "POST":
+        try:
+            assessment_migrate(assessment=assessment, framework=target, actor=Actor.for_user(request.user))
+        except ValidationError as exc:
+            return render(request, "pilots/migrate.html", {**context, "error": " ".join(exc.messages)}, status=422)
+        messages.success(request, f"{pilot.name} is now assessed against {target}.")
+        return redirect("pilot", pk=pilot.pk)
+    return render(request, "pilots/migrate.html", context)
 
 
 @require_GET

@@ -17,6 +17,7 @@ import pytest
 from assessments.audit.context import Actor
 from assessments.audit.models import AuditEvent
 from assessments.frameworks.loader import framework_parse
+from assessments.frameworks.selectors import framework_current
 from assessments.frameworks.models import Criterion, Framework, Gap
 from assessments.organisations.models import Membership
 from assessments.pilots.models import Evidence, Response, StopCondition
@@ -116,14 +117,32 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             effective_date=dt.date(2026, 1, 1),
         ),
         "evidence_remove": lambda: pilots.evidence_remove(evidence=Evidence.objects.get(), actor=owner),
+        "assessment_migrate": lambda: pilots.assessment_migrate(
+            assessment=response().assessment, framework=framework_current(organisation=org), actor=owner
+        ),
     }
 
 
 ORDER = [
-    "organisation_create", "user_create", "membership_grant", "membership_revoke", "framework_load",
-    "framework_copy", "gap_update", "criterion_create", "criterion_update", "criterion_delete",
-    "framework_publish", "pilot_create", "pilot_update", "stop_condition_add", "stop_condition_update",
-    "response_update", "evidence_add", "evidence_remove",
+    "organisation_create",
+    "user_create",
+    "membership_grant",
+    "membership_revoke",
+    "framework_load",
+    "pilot_create",
+    "pilot_update",
+    "stop_condition_add",
+    "stop_condition_update",
+    "response_update",
+    "evidence_add",
+    "evidence_remove",
+    "framework_copy",
+    "gap_update",
+    "criterion_create",
+    "criterion_update",
+    "criterion_delete",
+    "framework_publish",
+    "assessment_migrate",
 ]  # fmt: skip
 
 

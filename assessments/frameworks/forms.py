@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django import forms
+
+from assessments.frameworks.models import Criterion, Gap
+
+
+class GapForm(forms.ModelForm):
+    class Meta:
+        model = Gap
+        fields = ["name", "weight", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class CriterionForm(forms.ModelForm):
+    class Meta:
+        model = Criterion
+        fields = [
+            "code",
+            "title",
+            "severity",
+            "guidance",
+            "cost_if_missing",
+            "evidence_expected",
+            "check_kind",
+            "max_evidence_age_days",
+            "applies_to_minimal",
+            "applies_to_limited",
+            "applies_to_high",
+        ]
+        widgets = {
+            "guidance": forms.Textarea(attrs={"rows": 4}),
+            "cost_if_missing": forms.Textarea(attrs={"rows": 2}),
+            "evidence_expected": forms.Textarea(attrs={"rows": 2}),
+        }
+        labels = {
+            "applies_to_minimal": "Applies to minimal-risk pilots",
+            "applies_to_limited": "Applies to limited-risk pilots",
+            "applies_to_high": "Applies to high-risk pilots",
+            "max_evidence_age_days": "Evidence counts for (days)",
+        }
