@@ -17,8 +17,8 @@ import pytest
 from assessments.audit.context import Actor
 from assessments.audit.models import AuditEvent
 from assessments.frameworks.loader import framework_parse
-from assessments.frameworks.selectors import framework_current
 from assessments.frameworks.models import Criterion, Framework, Gap
+from assessments.frameworks.selectors import framework_current
 from assessments.organisations.models import Membership
 from assessments.pilots.models import Evidence, Response, StopCondition
 
