@@ -43,7 +43,7 @@ from assessments.pilots.forms import (
     StopConditionForm,
 )
 from assessments.pilots.markup import render_markdown
-from assessments.pilots.models import Evidence, EvidenceKind, Pilot, Response
+from assessments.pilots.models import Evidence, EvidenceKind, Pilot, Response, ResponseStatus
 from assessments.pilots.selectors import (
     Checklist,
     assessment_open,
@@ -216,23 +216,11 @@ def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **ext
         "upload_limit": settings.FILE_UPLOAD_MAX_BYTES,
         "gap_cards": [(gap, score_band(gap.score)) for gap in data.card.gaps],
         "rows": [
-            (
-                row,
-                ResponseForm(
-                    initial={
-                        "status": row.response.status,
-                        "justification": row.response.justification,
-                        "owner": row.response.owner_id,
-                        "due_date": row.response.due_date,
-                        "version": row.response.version,
-                    },
-                    members=members,
-                    prefix=f"r{row.response.pk}",
-                ),
-                can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id),
-            )
+            (row, can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id))
             for row in rows
         ],
+        "members": members,
+        "status_choices": ResponseStatus.choices,
         "gap_choices": GapKey.choices,
         "gap_filter": gap_filter,
         "blockers_only": blockers_only,

@@ -1,0 +1,222 @@
+"""Page speed: the portfolio dashboard (2,000 pilots) and a pilot page (50 criteria,
+300 evidence items) under 16 concurrent clients on 127.0.0.1, next to a bare Django
+view rendering the same number of rows from a Python list (the floor).
+
+    python benchmarks/pages.py [--pilots 2000] [--requests 320] [--clients 16]
+
+Uses a throwaway SQLite file, or with DATABASE_URL=postgres://… a throwaway
+<name>_pages database that it creates and drops. Serves with gunicorn (4 threads x 2 workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PORT = 8765
+
+
+def setup_database(tmp: Path) -> tuple[str, str | None]:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        parsed = urlparse(url)
+        name = (parsed.path.lstrip("/") or "preflight") + "_pages"
+        admin = urlunparse(parsed._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return urlunparse(parsed._replace(path="/" + name)), admin
+    return f"sqlite:///{tmp / 'pages.sqlite3'}", None
+
+
+def seed(pilots: int) -> tuple[int, str]:
+    """One pilot through the services, then clones in bulk; returns (pilot id, session key)."""
+    import django
+
+    django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from assessments.audit.context import Actor
+    from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH, framework_read_file
+    from assessments.frameworks.services import framework_load
+    from assessments.organisations.services import membership_grant, organisation_create, user_create
+    from assessments.pilots.models import Assessment, AssessmentScore, Evidence, Pilot, Response
+    from assessments.pilots.scorecache import scores_refresh
+    from assessments.pilots.services import pilot_create
+
+    call_command("migrate", verbosity=0)
+    system = Actor.system("bench")
+    org = organisation_create(name="Bench", slug="bench", actor=system)
+    framework = framework_load(organisation=org, spec=framework_read_file(DEFAULT_FRAMEWORK_PATH), actor=system)
+    owner = user_create(organisation=org, username="owner", email="o@b.test", password="pw", actor=system)
+    membership_grant(organisation=org, user=owner, role="owner", actor=system)
+    actor = Actor.for_user(owner)
+    main = pilot_create(organisation=org, actor=actor, name="Benchmark pilot", technical_owner=owner)
+    assessment = Assessment.objects.get(pilot=main)
+    responses = list(Response.objects.filter(assessment=assessment))
+    today = timezone.localdate()
+    Response.objects.filter(assessment=assessment).update(status="met")
+    Evidence.objects.bulk_create(
+        Evidence(
+            response=responses[i % len(responses)], kind="link", title=f"Evidence {i}", url=f"https://e.test/{i}",
+            effective_date=today - dt.timedelta(days=i % 60), added_by=owner,
+        )
+        for i in range(300)
+    )  # fmt: skip
+    criteria = list(framework.criteria.all())
+    batch = 200
+    for start in range(1, pilots, batch):
+        made = Pilot.objects.bulk_create(
+            Pilot(
+                organisation=org,
+                name=f"Pilot {n:05d}",
+                slug=f"pilot-{n:05d}",
+                technical_owner=owner,
+                stage=("pilot", "candidate", "production")[n % 3],
+            )
+            for n in range(start, min(pilots, start + batch))
+        )  # fmt: skip
+        assessments = Assessment.objects.bulk_create(Assessment(pilot=p, framework=framework) for p in made)
+        Response.objects.bulk_create(
+            Response(
+                assessment=a, criterion=c, status=["met", "not_met", "partly_met", "not_started"][(a.pk + c.pk) % 4]
+            )
+            for a in assessments
+            for c in criteria
+        )
+        scores_refresh(assessment_ids=[a.pk for a in assessments], today=today)
+    scores_refresh(assessment_ids=[assessment.pk], today=today)
+    assert Pilot.objects.count() == pilots and AssessmentScore.objects.count() == pilots
+    session = SessionStore()
+    session["_auth_user_id"] = str(owner.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = owner.get_session_auth_hash()
+    session.create()
+    return main.pk, session.session_key or ""
+
+
+def hammer(path: str, cookie: str, requests: int, clients: int) -> list[float]:
+    timings: list[float] = []
+    lock = threading.Lock()
+    per_client = requests // clients
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+        for _ in range(per_client):
+            start = time.perf_counter()
+            conn.request("GET", path, headers={"Cookie": f"sessionid={cookie}"})
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - start
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered {response.status}")
+            with lock:
+                timings.append(elapsed)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return timings
+
+
+def summary(timings: list[float]) -> tuple[float, float]:
+    ordered = sorted(timings)
+    return statistics.median(ordered) * 1000, ordered[int(len(ordered) * 0.95) - 1] * 1000
+
+
+def query_count(path: str, session_key: str) -> int:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.cookies["sessionid"] = session_key
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path, HTTP_HOST="127.0.0.1").status_code == 200
+    return len(captured.captured_queries)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pilots", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=320)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        db_url, admin = setup_database(tmp)
+        os.environ.update(
+            DATABASE_URL=db_url,
+            DJANGO_SETTINGS_MODULE="benchmarks.bench_settings",
+            PREFLIGHT_VAR_DIR=str(tmp / "var"),
+            ALLOWED_HOSTS="127.0.0.1",
+        )
+        os.environ.pop("REDIS_URL", None)
+        t0 = time.perf_counter()
+        pilot_id, session_key = seed(args.pilots)
+        print(f"seeded {args.pilots:,} pilots (one with 300 evidence items) in {time.perf_counter() - t0:.1f} s")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "benchmarks.bench_wsgi:application", "--bind", f"127.0.0.1:{PORT}",
+             "--workers", "2", "--threads", "4", "--log-level", "warning"],
+            cwd=ROOT, env=os.environ.copy(),
+        )  # fmt: skip
+        try:
+            for _ in range(100):
+                try:
+                    http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/accounts/login/")
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            pages = [
+                ("dashboard (25 of 2,000 pilots)", "/", "/bench/floor/25/"),
+                ("dashboard sorted by score, filtered", "/?sort=-score&gap=guardrails&below=60", "/bench/floor/25/"),
+                ("pilot page (50 criteria, 300 evidence)", f"/pilots/{pilot_id}/", "/bench/floor/50/"),
+            ]
+            print(
+                f"{args.clients} concurrent clients, {args.requests} requests per page, gunicorn 2 workers x 4 threads"
+            )
+            print(
+                f"{'page':44} {'median':>8} {'p95':>8} {'floor med':>10} {'floor p95':>10} {'ratio':>6} {'queries':>8}"
+            )
+            for label, path, floor in pages:
+                hammer(path, session_key, args.clients * 2, args.clients)  # warm up
+                med, p95 = summary(hammer(path, session_key, args.requests, args.clients))
+                fmed, fp95 = summary(hammer(floor, session_key, args.requests, args.clients))
+                queries = query_count(path, session_key)
+                print(
+                    f"{label:44} {med:7.1f}ms {p95:7.1f}ms {fmed:9.1f}ms {fp95:9.1f}ms {med / fmed:5.1f}x {queries:8d}"
+                )
+            print("goal: median ratio <= 3x")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            if admin:
+                from django.db import connections
+
+                connections.close_all()
+                import psycopg
+
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{urlparse(db_url).path.lstrip("/")}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
