@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -57,7 +58,12 @@ class Pilot(models.Model):
     value_current = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     expected_monthly_volume = models.PositiveIntegerField(null=True, blank=True)
     cost_envelope_per_task = models.DecimalField(
-        max_digits=10, decimal_places=4, null=True, blank=True, help_text="USD per task."
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="USD per task.",
+        validators=[MinValueValidator(0)],
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -73,6 +79,7 @@ class Pilot(models.Model):
             models.CheckConstraint(
                 condition=Q(cost_envelope_per_task__isnull=True) | Q(cost_envelope_per_task__gte=0),
                 name="pilot_cost_envelope_non_negative",
+                violation_error_message="The cost envelope cannot be negative.",
             ),
         ]
         ordering = ["name"]
@@ -186,6 +193,7 @@ class Response(models.Model):
             models.CheckConstraint(
                 condition=~Q(status=ResponseStatus.NOT_APPLICABLE) | ~Q(justification=""),
                 name="response_not_applicable_needs_justification",
+                violation_error_message="Say why this criterion does not apply.",
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="response_version_positive"),
         ]
@@ -231,6 +239,7 @@ class Evidence(models.Model):
             models.CheckConstraint(
                 condition=Q(expires_on__isnull=True) | Q(expires_on__gte=models.F("effective_date")),
                 name="evidence_expires_after_effective",
+                violation_error_message="Expiry must be on or after the effective date.",
             ),
         ]
         ordering = ["response", "-effective_date", "-added_at"]
