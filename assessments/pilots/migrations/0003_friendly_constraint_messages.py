@@ -6,33 +6,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('frameworks', '0001_initial'),
-        ('organisations', '0001_initial'),
-        ('pilots', '0002_assessment_score'),
+        ("frameworks", "0001_initial"),
+        ("organisations", "0001_initial"),
+        ("pilots", "0002_assessment_score"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='pilot',
-            name='cost_envelope_per_task',
-            field=models.DecimalField(blank=True, decimal_places=4, help_text='USD per task.', max_digits=10, null=True, validators=[django.core.validators.MinValueValidator(0)]),
+            model_name="pilot",
+            name="cost_envelope_per_task",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=4,
+                help_text="USD per task.",
+                max_digits=10,
+                null=True,
+                validators=[django.core.validators.MinValueValidator(0)],
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='evidence',
-            name='evidence_expires_after_effective',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_on__isnull', True), ('expires_on__gte', models.F('effective_date')), _connector='OR'), name='evidence_expires_after_effective', violation_error_message='Expiry must be on or after the effective date.'),
+            model_name="evidence",
+            name="evidence_expires_after_effective",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("expires_on__isnull", True), ("expires_on__gte", models.F("effective_date")), _connector="OR"
+                ),
+                name="evidence_expires_after_effective",
+                violation_error_message="Expiry must be on or after the effective date.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='pilot',
-            name='pilot_cost_envelope_non_negative',
-            constraint=models.CheckConstraint(condition=models.Q(('cost_envelope_per_task__isnull', True), ('cost_envelope_per_task__gte', 0), _connector='OR'), name='pilot_cost_envelope_non_negative', violation_error_message='The cost envelope cannot be negative.'),
+            model_name="pilot",
+            name="pilot_cost_envelope_non_negative",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("cost_envelope_per_task__isnull", True), ("cost_envelope_per_task__gte", 0), _connector="OR"
+                ),
+                name="pilot_cost_envelope_non_negative",
+                violation_error_message="The cost envelope cannot be negative.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='response',
-            name='response_not_applicable_needs_justification',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'not_applicable'), _negated=True), models.Q(('justification', ''), _negated=True), _connector='OR'), name='response_not_applicable_needs_justification', violation_error_message='Say why this criterion does not apply.'),
+            model_name="response",
+            name="response_not_applicable_needs_justification",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "not_applicable"), _negated=True),
+                    models.Q(("justification", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="response_not_applicable_needs_justification",
+                violation_error_message="Say why this criterion does not apply.",
+            ),
         ),
     ]
