@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from assessments.audit.models import AuditCheckpoint, AuditEvent
+from assessments.audit.models import AuditCheckpoint, AuditEvent, AuditVerification
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,3 +33,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["organisation", "sequence", "signed_at", "key_id"]
     list_filter = ["organisation"]
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ["organisation", "verified_at", "ok", "head_sequence", "first_bad_sequence", "reason"]
+    list_filter = ["ok", "organisation"]
