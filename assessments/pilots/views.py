@@ -287,10 +287,21 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _row_response(request, response, saved=response.pk)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """GET: the add-evidence form (loaded into the row on demand, or as a page). POST: add it."""
     response = _response_for(request, pk)
+    if request.method == "GET":
+        pilot = response.assessment.pilot
+        roles = user_roles(user=request.user, organisation=pilot.organisation)
+        if not can_edit_response(
+            roles, actor=Actor.for_user(request.user), pilot=pilot, response_owner_id=response.owner_id
+        ):
+            raise PermissionDenied("Only the pilot's owners and the criterion's owner add evidence.")
+        context = {"response": response, "today": timezone.localdate(), "upload_limit": settings.FILE_UPLOAD_MAX_BYTES}
+        template = "pilots/_evidence_form.html" if request.htmx else "pilots/evidence_new.html"
+        return render(request, template, context)
     form = EvidenceForm(request.POST, request.FILES)
     errors: dict[str, list[str]] = {}
     if form.is_valid():

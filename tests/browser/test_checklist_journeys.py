@@ -67,7 +67,7 @@ def test_an_owner_fills_two_gaps_uploads_evidence_and_sees_scores_change(
     report = tmp_path / "golden-set-run.csv"
     report.write_text("case,expected,passed\n1,refund,true\n2,escalate,true\n", encoding="utf-8")
     r = row(page, evals[0])
-    r.locator("summary", has_text="Add evidence").click()
+    r.get_by_role("link", name="Add evidence").click()
     r.get_by_label("Kind").select_option("file")
     r.get_by_label("Title").fill("Golden-set run 2026-11-20")
     r.get_by_label(re.compile(r"^File")).set_input_files(str(report))
@@ -122,7 +122,7 @@ def test_hostile_input_is_refused_or_inert(page, live_server, users, pilot, shot
     page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
     response = Response.objects.filter(assessment__pilot=pilot).first()
     r = row(page, response)
-    r.locator("summary", has_text="Add evidence").click()
+    r.get_by_role("link", name="Add evidence").click()
     r.get_by_label("Kind").select_option("note")
     r.get_by_label("Title").fill('<img src=x onerror="alert(1)">')
     r.get_by_label("Note (Markdown)").fill(
@@ -137,7 +137,7 @@ def test_hostile_input_is_refused_or_inert(page, live_server, users, pilot, shot
 
     disguised = tmp_path / "totally-a-report.pdf"
     disguised.write_bytes(b"<html><script>alert(5)</script></html>")
-    r.locator("summary", has_text="Add evidence").click()
+    r.get_by_role("link", name="Add evidence").click()
     r.get_by_label("Kind").select_option("file")
     r.get_by_label("Title").fill("Disguised")
     r.get_by_label(re.compile(r"^File")).set_input_files(str(disguised))

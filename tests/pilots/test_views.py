@@ -261,3 +261,15 @@ def test_dashboard_filters_by_gap_score_and_sorts(client, users, framework, owne
     page = client.get(reverse("home"), {"sort": "-score"}, **HTMX).content.decode()
     assert page.index("Pilot 0001") < page.index("Pilot 0000")
     assert "<html" not in page  # htmx gets only the results partial
+
+
+def test_the_evidence_form_loads_on_demand_for_editors_only(client, users, pilot):
+    response = _first_response(pilot)
+    url = reverse("evidence-new", args=[response.pk])
+    client.force_login(users["owner"])
+    fragment = client.get(url, **HTMX)
+    assert fragment.status_code == 200
+    assert 'name="effective_date"' in fragment.content.decode() and "<html" not in fragment.content.decode()
+    assert "<html" in client.get(url).content.decode()  # without htmx it is a page of its own
+    client.force_login(users["viewer"])
+    assert client.get(url, **HTMX).status_code == 403
