@@ -43,7 +43,15 @@ from assessments.pilots.forms import (
     StopConditionForm,
 )
 from assessments.pilots.markup import render_markdown
-from assessments.pilots.models import Evidence, EvidenceKind, Pilot, Response, ResponseStatus
+from assessments.pilots.models import (
+    Evidence,
+    EvidenceKind,
+    Pilot,
+    Response,
+    ResponseStatus,
+    StopCondition,
+    StopConditionStatus,
+)
 from assessments.pilots.selectors import (
     Checklist,
     assessment_open,
@@ -59,6 +67,7 @@ from assessments.pilots.services import (
     pilot_update,
     response_update,
     stop_condition_add,
+    stop_condition_update,
 )
 from assessments.pilots.uploads import upload_check
 from readiness.http import HtmxHttpRequest
@@ -196,6 +205,22 @@ def stop_condition_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect("pilot", pk=pilot.pk)
 
 
+@require_POST
+@login_required
+def stop_condition_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    stop = get_object_or_404(
+        StopCondition.objects.select_related("pilot__organisation"),
+        pk=pk,
+        pilot__organisation__memberships__user=request.user,
+    )
+    status = request.POST.get("status", "")
+    if status not in StopConditionStatus.values:
+        return HttpResponse("Unknown stop-condition status.", status=422)
+    stop_condition_update(stop=stop, actor=Actor.for_user(request.user), status=status)
+    messages.success(request, f"Stop condition marked {stop.get_status_display().lower()}.")
+    return redirect("pilot", pk=stop.pilot_id)
+
+
 def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **extra: Any) -> dict[str, Any]:
     roles = user_roles(user=request.user, organisation=pilot.organisation)
     actor = Actor.for_user(request.user)
@@ -221,6 +246,7 @@ def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **ext
         ],
         "members": members,
         "status_choices": ResponseStatus.choices,
+        "stop_statuses": StopConditionStatus.choices,
         "gap_choices": GapKey.choices,
         "gap_filter": gap_filter,
         "blockers_only": blockers_only,

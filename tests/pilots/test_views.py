@@ -273,3 +273,26 @@ def test_the_evidence_form_loads_on_demand_for_editors_only(client, users, pilot
     assert "<html" in client.get(url).content.decode()  # without htmx it is a page of its own
     client.force_login(users["viewer"])
     assert client.get(url, **HTMX).status_code == 403
+
+
+def test_owners_trigger_a_stop_condition_and_viewers_cannot(client, users, pilot, owner_actor):
+    from decimal import Decimal
+
+    from assessments.pilots.services import stop_condition_add
+
+    stop = stop_condition_add(
+        pilot=pilot,
+        actor=owner_actor,
+        condition="Pause below 95%",
+        metric="pass rate",
+        comparator="lt",
+        threshold=Decimal("0.95"),
+    )
+    url = reverse("stop-condition-status", args=[stop.pk])
+    client.force_login(users["viewer"])
+    assert client.post(url, {"status": "triggered"}).status_code == 403
+    client.force_login(users["owner"])
+    assert client.post(url, {"status": "exploded"}).status_code == 422
+    assert client.post(url, {"status": "triggered"}).status_code == 302
+    stop.refresh_from_db()
+    assert stop.status == "triggered"
