@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from assessments.audit.chain import (
     CHECKPOINT_FORMAT,
+    HASHED_FIELDS,
     Problem,
     VerifyResult,
     checkpoint_message,
@@ -31,22 +32,8 @@ from assessments.audit.signing import key_id, public_key_b64, signing_key_load
 from assessments.organisations.models import Organisation
 
 CHUNK = 2000
-ROW_FIELDS = (
-    "organisation__slug",
-    "sequence",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "action",
-    "object_type",
-    "object_id",
-    "pilot_id",
-    "changes",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+# The hashed fields in their stored form (the organisation as its slug), then the hash.
+ROW_FIELDS = ("organisation__slug", *(f for f in HASHED_FIELDS if f != "organisation"), "hash")
 
 
 def event_records(*, organisation: Organisation) -> Iterator[dict[str, Any]]:

@@ -31,7 +31,7 @@ from assessments.frameworks.services import (
 from assessments.organisations.context import current_organisation
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import can_administer, user_roles
-from readiness.http import HtmxHttpRequest
+from readiness.http import HtmxHttpRequest, form_attach_errors
 
 
 def _admin_org(request: HtmxHttpRequest) -> Organisation:
@@ -43,14 +43,6 @@ def _admin_org(request: HtmxHttpRequest) -> Organisation:
 
 def _framework(request: HtmxHttpRequest, pk: int) -> Framework:
     return get_object_or_404(Framework, pk=pk, organisation=_admin_org(request))
-
-
-def _form_errors(form: Any, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @require_GET
@@ -120,7 +112,7 @@ def _edit(
         try:
             save(form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            form_attach_errors(form, exc)
         else:
             messages.success(request, "Saved.")
             return redirect("framework-detail", pk=framework.pk)

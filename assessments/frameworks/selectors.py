@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 
 from assessments.frameworks.models import Framework, FrameworkStatus
+from assessments.frameworks.services import CRITERION_FIELDS
 from assessments.organisations.models import Organisation
 
 
@@ -41,18 +42,8 @@ class FrameworkDiff:
         return not (self.added or self.removed or self.changed)
 
 
-COMPARED_FIELDS = (
-    "title",
-    "guidance",
-    "cost_if_missing",
-    "severity",
-    "evidence_expected",
-    "check_kind",
-    "max_evidence_age_days",
-    "applies_to_minimal",
-    "applies_to_limited",
-    "applies_to_high",
-)
+# Everything an editor can change, except the code that matches criteria and their order.
+COMPARED_FIELDS = tuple(f for f in CRITERION_FIELDS if f not in {"code", "order"})
 
 
 def framework_diff(*, old: Framework, new: Framework) -> FrameworkDiff:

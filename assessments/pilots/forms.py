@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from assessments.frameworks.models import GapKey, RiskTier
 from assessments.pilots.models import EvidenceKind, Pilot, ResponseStatus, Stage, StopCondition
 from assessments.pilots.selectors import SORTS, PortfolioFilters
+from assessments.pilots.services import PILOT_FIELDS
 
 
 def _date_input() -> forms.DateInput:
@@ -68,24 +69,8 @@ class PortfolioFilterForm(forms.Form):
 class PilotForm(forms.ModelForm):
     class Meta:
         model = Pilot
-        fields = [
-            "name",
-            "description",
-            "risk_tier",
-            "data_sensitivity",
-            "model_providers",
-            "data_leaves_boundary",
-            "business_owner",
-            "technical_owner",
-            "oncall_contact",
-            "value_metric_name",
-            "value_metric_unit",
-            "value_baseline",
-            "value_current",
-            "value_target",
-            "expected_monthly_volume",
-            "cost_envelope_per_task",
-        ]
+        # Stage changes go through their own control (pause, retire), not the profile form.
+        fields = [name for name in PILOT_FIELDS if name != "stage"]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
         labels = {
             "cost_envelope_per_task": "Cost envelope per task (USD)",

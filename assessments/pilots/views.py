@@ -70,7 +70,7 @@ from assessments.pilots.services import (
     stop_condition_update,
 )
 from assessments.pilots.uploads import upload_check
-from readiness.http import HtmxHttpRequest
+from readiness.http import HtmxHttpRequest, form_attach_errors
 
 PAGE_SIZE = 25
 
@@ -145,7 +145,7 @@ def pilot_new(request: HtmxHttpRequest) -> HttpResponse:
         try:
             pilot = pilot_create(organisation=organisation, actor=Actor.for_user(request.user), **form.cleaned_data)
         except ValidationError as exc:
-            _attach_errors(form, exc)
+            form_attach_errors(form, exc)
         else:
             messages.success(request, f"Created {pilot.name}; its assessment is open.")
             return redirect("pilot", pk=pilot.pk)
@@ -164,7 +164,7 @@ def pilot_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         try:
             pilot_update(pilot=pilot, actor=Actor.for_user(request.user), **form.cleaned_data)
         except ValidationError as exc:
-            _attach_errors(form, exc)
+            form_attach_errors(form, exc)
         else:
             messages.success(request, "Pilot profile saved.")
             return redirect("pilot", pk=pilot.pk)
@@ -442,11 +442,3 @@ def pilot_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
 @login_required
 def note_preview(request: HtmxHttpRequest) -> HttpResponse:
     return HttpResponse(render_markdown(request.GET.get("note", "")[:20000]))
-
-
-def _attach_errors(form: Any, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
