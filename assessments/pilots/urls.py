@@ -18,5 +18,4 @@ urlpatterns = [
     path("responses/<int:pk>/", views.response_save, name="response-save"),
     path("responses/<int:pk>/evidence/", views.evidence_new, name="evidence-new"),
     path("evidence/<int:pk>/download/", views.evidence_download, name="evidence-download"),
-    path("notes/preview/", views.note_preview, name="note-preview"),
 ]

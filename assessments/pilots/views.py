@@ -42,7 +42,6 @@ from assessments.pilots.forms import (
     StageForm,
     StopConditionForm,
 )
-from assessments.pilots.markup import render_markdown
 from assessments.pilots.models import (
     Evidence,
     EvidenceKind,
@@ -436,9 +435,3 @@ def pilot_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
     result = HttpResponse(body, content_type=content_type)
     result["Content-Disposition"] = f'attachment; filename="{pilot.slug}-checklist-{now:%Y-%m-%d}.{fmt}"'
     return result
-
-
-@require_GET
-@login_required
-def note_preview(request: HtmxHttpRequest) -> HttpResponse:
-    return HttpResponse(render_markdown(request.GET.get("note", "")[:20000]))
