@@ -238,7 +238,8 @@ def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **ext
         "radar": radar_svg(data.card.gaps),
         "overall_band": score_band(data.card.overall),
         "upload_limit": settings.FILE_UPLOAD_MAX_BYTES,
-        "gap_cards": [(gap, score_band(gap.score)) for gap in data.card.gaps],
+        # A gap with an open blocker is flagged whatever its score: the verdict depends on it.
+        "gap_cards": [(gap, "low" if gap.blocking_open else score_band(gap.score)) for gap in data.card.gaps],
         "rows": [
             (row, can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id))
             for row in rows
