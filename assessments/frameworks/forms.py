@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from assessments.frameworks.models import Criterion, Gap
@@ -39,3 +41,10 @@ class CriterionForm(forms.ModelForm):
             "applies_to_high": "Applies to high-risk pilots",
             "max_evidence_age_days": "Evidence counts for (days)",
         }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tiers = ("applies_to_minimal", "applies_to_limited", "applies_to_high")
+        if not any(data.get(name) for name in tiers):
+            self.add_error("applies_to_high", "Choose at least one risk tier the criterion applies to.")
+        return data

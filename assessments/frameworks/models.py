@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -66,7 +67,7 @@ class Gap(models.Model):
     key = models.CharField(max_length=20, choices=GapKey.choices)
     name = models.CharField(max_length=100)
     order = models.PositiveSmallIntegerField()
-    weight = models.PositiveSmallIntegerField()
+    weight = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(100)])
     description = models.TextField(blank=True)
 
     class Meta:
@@ -74,7 +75,11 @@ class Gap(models.Model):
             models.UniqueConstraint(fields=["framework", "key"], name="gap_unique_key"),
             models.UniqueConstraint(fields=["framework", "order"], name="gap_unique_order"),
             models.CheckConstraint(condition=Q(key__in=GapKey.values), name="gap_key_valid"),
-            models.CheckConstraint(condition=Q(weight__gte=1) & Q(weight__lte=100), name="gap_weight_range"),
+            models.CheckConstraint(
+                condition=Q(weight__gte=1) & Q(weight__lte=100),
+                name="gap_weight_range",
+                violation_error_message="A gap's weight is between 1 and 100.",
+            ),
         ]
         ordering = ["framework", "order"]
 
@@ -119,7 +124,9 @@ class Criterion(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices)
     evidence_expected = models.TextField()
     check_kind = models.CharField(max_length=40, choices=CheckKind.choices, blank=True)
-    max_evidence_age_days = models.PositiveIntegerField(default=180)
+    max_evidence_age_days = models.PositiveIntegerField(
+        default=180, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
     applies_to_minimal = models.BooleanField(default=True)
     applies_to_limited = models.BooleanField(default=True)
     applies_to_high = models.BooleanField(default=True)
@@ -134,10 +141,12 @@ class Criterion(models.Model):
             models.CheckConstraint(
                 condition=Q(max_evidence_age_days__gte=1) & Q(max_evidence_age_days__lte=3650),
                 name="criterion_evidence_age_range",
+                violation_error_message="Evidence can count for between 1 and 3650 days.",
             ),
             models.CheckConstraint(
                 condition=Q(applies_to_minimal=True) | Q(applies_to_limited=True) | Q(applies_to_high=True),
                 name="criterion_applies_to_some_tier",
+                violation_error_message="Choose at least one risk tier the criterion applies to.",
             ),
         ]
         ordering = ["gap__order", "order", "code"]

@@ -379,9 +379,14 @@ def assessment_migrate(*, assessment: Assessment, framework: Framework, actor: A
         raise ValidationError("Only a published framework version can be assessed against.")
     if framework.pk == assessment.framework_id:
         raise ValidationError("This assessment already uses that framework version.")
-    if assessment.status == AssessmentStatus.SUPERSEDED:
-        raise ValidationError("This assessment has already been superseded.")
-    Assessment.objects.filter(pk=assessment.pk).update(status=AssessmentStatus.SUPERSEDED)
+    # Compare-and-set: a double submit or a stale copy finds the row already superseded.
+    claimed = (
+        Assessment.objects.filter(pk=assessment.pk)
+        .exclude(status=AssessmentStatus.SUPERSEDED)
+        .update(status=AssessmentStatus.SUPERSEDED)
+    )
+    if claimed != 1:
+        raise ValidationError("This assessment has already been moved to another framework version.")
     new = _open_assessment(pilot=pilot, framework=framework, target_date=assessment.target_date)
     old_responses = {
         r.criterion.code: r for r in assessment.responses.select_related("criterion").prefetch_related("evidence")
