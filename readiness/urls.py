@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from assessments.organisations.signin import ThrottledLoginView
+from assessments.organisations.auth import ThrottledLoginView
 
 urlpatterns = [
     # The admin signs in through the same throttled view as everyone else.

@@ -97,7 +97,7 @@ def member_invite(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def member_role_grant(request: HtmxHttpRequest, user_id: int) -> HttpResponse:
     organisation = _admin_org(request)
-    user = get_object_or_404(User, pk=user_id, memberships__organisation=organisation)
+    user = get_object_or_404(User.objects.filter(memberships__organisation=organisation).distinct(), pk=user_id)
     form = RoleForm(request.POST)
     if form.is_valid():
         try:

@@ -33,6 +33,7 @@ from assessments.organisations.permissions import (
     can_edit_response,
     user_roles,
 )
+from assessments.organisations.selectors import organisations_for_user
 from assessments.pilots.export import checklist_csv, checklist_xlsx
 from assessments.pilots.forms import (
     EvidenceForm,
@@ -85,7 +86,7 @@ def _pilot_for(request: HtmxHttpRequest, pk: int) -> Pilot:
     pilot = get_object_or_404(
         Pilot.objects.select_related("organisation", "business_owner", "technical_owner"),
         pk=pk,
-        organisation__memberships__user=request.user,
+        organisation__in=organisations_for_user(user=request.user),
     )
     return pilot
 
@@ -96,7 +97,7 @@ def _response_for(request: HtmxHttpRequest, pk: int) -> Response:
             "assessment__pilot__organisation", "criterion__gap", "owner", "updated_by"
         ).prefetch_related("criterion__mappings"),
         pk=pk,
-        assessment__pilot__organisation__memberships__user=request.user,
+        assessment__pilot__organisation__in=organisations_for_user(user=request.user),
     )
 
 
@@ -210,7 +211,7 @@ def stop_condition_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     stop = get_object_or_404(
         StopCondition.objects.select_related("pilot__organisation"),
         pk=pk,
-        pilot__organisation__memberships__user=request.user,
+        pilot__organisation__in=organisations_for_user(user=request.user),
     )
     status = request.POST.get("status", "")
     if status not in StopConditionStatus.values:
@@ -372,7 +373,7 @@ def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
         Evidence.objects.select_related("response__assessment__pilot"),
         pk=pk,
         kind=EvidenceKind.FILE,
-        response__assessment__pilot__organisation__memberships__user=request.user,
+        response__assessment__pilot__organisation__in=organisations_for_user(user=request.user),
     )
     try:
         handle = evidence.file.open("rb")

@@ -81,3 +81,66 @@ def test_another_organisations_membership_is_not_found(client, users, other_org)
     assert client.post(reverse("member-role-revoke", args=[foreign.pk])).status_code == 404
     assert client.post(reverse("member-role-grant", args=[stranger.pk]), {"role": "viewer"}).status_code == 404
     assert Membership.objects.filter(pk=foreign.pk).exists()
+
+
+def test_a_role_is_granted_to_someone_who_already_holds_two(client, users, org):
+    from assessments.audit.context import Actor
+    from assessments.organisations.services import membership_grant
+
+    membership_grant(organisation=org, user=users["viewer"], role="risk", actor=Actor.system("t"))
+    client.force_login(users["admin"])
+    response = client.post(reverse("member-role-grant", args=[users["viewer"].pk]), {"role": "product"})
+    assert response.status_code == 302
+    assert set(Membership.objects.filter(user=users["viewer"], organisation=org).values_list("role", flat=True)) == {
+        "viewer",
+        "risk",
+        "product",
+    }
+
+
+def test_non_admins_cannot_invite_grant_or_revoke(client, users, org):
+    membership = Membership.objects.get(user=users["viewer"], organisation=org)
+    before = (User.objects.count(), Membership.objects.count(), AuditEvent.objects.count())
+    client.force_login(users["owner"])
+    invite = {"email": "eve@acme.test", "username": "eve", "roles": ["admin"]}
+    assert client.post(reverse("member-invite"), invite).status_code == 403
+    assert client.post(reverse("member-role-grant", args=[users["owner"].pk]), {"role": "admin"}).status_code == 403
+    assert client.post(reverse("member-role-revoke", args=[membership.pk])).status_code == 403
+    assert (User.objects.count(), Membership.objects.count(), AuditEvent.objects.count()) == before
+    assert mail.outbox == []
+
+
+def test_inviting_an_existing_address_grants_roles_without_a_new_account_or_mail(client, users, org):
+    client.force_login(users["admin"])
+    accounts = User.objects.count()
+    response = client.post(
+        reverse("member-invite"), {"email": "VIEWER@acme.test", "username": "someone-else", "roles": ["risk"]}
+    )
+    assert response.status_code == 302
+    assert User.objects.count() == accounts
+    assert Membership.objects.filter(user=users["viewer"], organisation=org, role="risk").exists()
+    assert mail.outbox == []
+
+
+def test_an_invitee_sets_their_own_password_from_the_email(client, users):
+    import re
+
+    client.force_login(users["admin"])
+    client.post(reverse("member-invite"), {"email": "nina@acme.test", "username": "nina", "roles": ["viewer"]})
+    client.logout()
+    link = re.search(r"https?://[^/\s]+(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
+    form = client.get(link, follow=True)
+    password = "nina-chooses-her-own-2026"
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": password, "new_password2": password})
+    assert done.status_code == 302
+    assert client.login(username="nina", password=password)
+
+
+def test_refusing_to_remove_the_last_admin_records_nothing(client, users, org):
+    client.force_login(users["admin"])
+    membership = Membership.objects.get(user=users["admin"], organisation=org, role="admin")
+    events = AuditEvent.objects.filter(organisation=org).count()
+    response = client.post(reverse("member-role-revoke", args=[membership.pk]))
+    assert response.status_code == 409
+    assert "The last administrator cannot be removed." in response.content.decode()
+    assert AuditEvent.objects.filter(organisation=org).count() == events

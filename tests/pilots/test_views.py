@@ -296,3 +296,14 @@ def test_owners_trigger_a_stop_condition_and_viewers_cannot(client, users, pilot
     assert client.post(url, {"status": "triggered"}).status_code == 302
     stop.refresh_from_db()
     assert stop.status == "triggered"
+
+
+def test_people_holding_several_roles_reach_every_pilot_page(client, users, org, pilot, owner_actor):
+    from assessments.organisations.services import membership_grant
+
+    # Membership has one row per role: a lookup joined through it must not see the pilot twice.
+    membership_grant(organisation=org, user=users["owner"], role="product", actor=Actor.system("t"))
+    client.force_login(users["owner"])
+    assert client.get(reverse("pilot", args=[pilot.pk])).status_code == 200
+    assert client.get(reverse("pilot-export", args=[pilot.pk, "csv"])).status_code == 200
+    assert _post_response(client, _first_response(pilot), status="met").status_code == 200
