@@ -202,10 +202,31 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport
 # under var/ so a laptop needs no broker server.
+#
+# Jobs are acknowledged only when they end, so Redis gives a job nobody has
+# acknowledged to another worker once CELERY_VISIBILITY_TIMEOUT seconds have passed
+# since a worker took it: a worker killed mid-job costs minutes, not the job. A job
+# still running at that age would run twice, so the time limits and the longest
+# retry wait are fractions of it (README "Background jobs").
+CELERY_VISIBILITY_TIMEOUT = int(env("CELERY_VISIBILITY_TIMEOUT", "300"))
+if CELERY_VISIBILITY_TIMEOUT < 10:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be at least 10 seconds")
+# A worker holds a retried job's message through its wait and then its run, so the
+# longest wait (readiness/tasks.py) plus the hard limit stay under the timeout.
+CELERY_TASK_TIME_LIMIT = CELERY_VISIBILITY_TIMEOUT * 3 // 5
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - max(1, CELERY_TASK_TIME_LIMIT // 6)
+JOB_RETRY_BACKOFF_MAX = CELERY_VISIBILITY_TIMEOUT // 5
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # Look for abandoned jobs every few seconds, not kombu's default of ~100 s.
+        "unacked_restore_interval": max(1, min(30, CELERY_VISIBILITY_TIMEOUT // 10)),
+        "unacked_restore_throttle": 1,
+    }
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("out", "processed"):
@@ -224,8 +245,6 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 300
-CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
