@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
 from assessments.audit.signing import SigningKeyMissing
 from assessments.audit.verify import audit_verify, checkpoint_create
 from assessments.organisations.models import Organisation
+from readiness.jobs import job
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
+@job()
 def audit_checkpoint_all() -> int:
     """Hourly: verify, then sign, every organisation's chain head.
 
