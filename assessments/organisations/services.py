@@ -15,7 +15,9 @@ from assessments.organisations.permissions import can_administer, require, requi
 @transaction.atomic
 def organisation_create(*, name: str, slug: str, actor: Actor) -> Organisation:
     """Create an organisation with an empty audit chain; its first event records the creation."""
-    organisation = Organisation.objects.create(name=name, slug=slug)
+    organisation = Organisation(name=name, slug=slug)
+    organisation.full_clean()
+    organisation.save()
     audit_chain_start(organisation=organisation)
     audit_record(
         organisation=organisation,

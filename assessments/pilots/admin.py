@@ -1,17 +1,20 @@
+"""Pilots in the admin: read-only. Changes go through the pilot pages (services),
+which check permissions, bump versions, refresh scores and record audit events."""
+
 from __future__ import annotations
 
 from django.contrib import admin
 
+from assessments.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from assessments.pilots.models import Assessment, Evidence, Pilot, Response, StopCondition
 
 
-class StopConditionInline(admin.TabularInline):
+class StopConditionInline(ReadOnlyInline):
     model = StopCondition
-    extra = 0
 
 
 @admin.register(Pilot)
-class PilotAdmin(admin.ModelAdmin):
+class PilotAdmin(ReadOnlyAdmin):
     list_display = ["name", "organisation", "stage", "risk_tier", "data_sensitivity", "technical_owner"]
     list_filter = ["stage", "risk_tier", "data_sensitivity", "data_leaves_boundary", "organisation"]
     search_fields = ["name", "slug", "description", "model_providers"]
@@ -20,7 +23,7 @@ class PilotAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(admin.ModelAdmin):
+class AssessmentAdmin(ReadOnlyAdmin):
     list_display = ["pilot", "framework", "status", "target_date", "created_at"]
     list_filter = ["status", "framework"]
     search_fields = ["pilot__name"]
@@ -28,25 +31,23 @@ class AssessmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(ReadOnlyAdmin):
     list_display = ["criterion", "assessment", "status", "owner", "due_date", "updated_at", "version"]
     list_filter = ["status", "criterion__severity", "criterion__gap__key"]
     search_fields = ["criterion__code", "criterion__title", "assessment__pilot__name", "justification"]
     list_select_related = ["criterion", "assessment__pilot", "owner"]
-    readonly_fields = ["version", "updated_by", "updated_at"]
 
 
 @admin.register(Evidence)
-class EvidenceAdmin(admin.ModelAdmin):
+class EvidenceAdmin(ReadOnlyAdmin):
     list_display = ["title", "kind", "response", "effective_date", "expires_on", "added_by"]
     list_filter = ["kind"]
     search_fields = ["title", "url", "note", "original_filename", "sha256"]
     list_select_related = ["response__criterion", "added_by"]
-    readonly_fields = ["sha256", "size_bytes", "original_filename", "content_type", "added_by", "added_at"]
 
 
 @admin.register(StopCondition)
-class StopConditionAdmin(admin.ModelAdmin):
+class StopConditionAdmin(ReadOnlyAdmin):
     list_display = ["pilot", "metric", "comparator", "threshold", "status"]
     list_filter = ["status"]
     search_fields = ["pilot__name", "metric", "condition"]

@@ -182,3 +182,106 @@ def test_every_writing_service_records_exactly_one_event(ctx):
         calls[name]()
         added = AuditEvent.objects.count() - before
         assert added == 1, f"{name} recorded {added} audit events"
+
+
+# --- the admin: no domain write may go around the services -----------------------------
+
+DOMAIN_APPS = {"organisations", "frameworks", "pilots", "audit"}
+
+
+def _domain_admins():
+    from django.contrib import admin
+
+    return [
+        (model, model_admin)
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in DOMAIN_APPS
+    ]
+
+
+def _table_state(model) -> list:
+    return sorted(map(repr, model.objects.values()))
+
+
+@pytest.fixture
+def busy_world(framework, users, owner_actor):
+    """At least one row of every domain model, so change and delete pages have something to aim at."""
+    from assessments.audit.signing import signing_key_ensure
+    from assessments.audit.verify import audit_verify, checkpoint_create
+    from assessments.pilots.services import evidence_add, pilot_create, stop_condition_add
+
+    pilot = pilot_create(
+        organisation=framework.organisation, actor=owner_actor, name="Admin target", technical_owner=users["owner"]
+    )
+    response = Response.objects.filter(assessment__pilot=pilot).order_by("pk")[0]
+    evidence_add(
+        response=response,
+        actor=owner_actor,
+        kind="link",
+        title="t",
+        url="https://x.test",
+        effective_date=dt.date(2026, 1, 1),
+    )
+    stop_condition_add(
+        pilot=pilot, actor=owner_actor, condition="Stop", metric="m", comparator="lt", threshold=Decimal("1")
+    )
+    signing_key_ensure()
+    checkpoint_create(organisation=framework.organisation)
+    audit_verify(organisation=framework.organisation)
+    return framework.organisation
+
+
+def test_every_domain_model_is_registered_and_read_only_for_superusers(rf, busy_world):
+    from django.contrib.auth.models import User
+
+    superuser = User.objects.create_superuser("root", "root@x.test", "pw")
+    request = rf.get("/admin/")
+    request.user = superuser
+    admins = _domain_admins()
+    assert {m._meta.model_name for m, _ in admins} >= {
+        "pilot",
+        "response",
+        "evidence",
+        "framework",
+        "criterion",
+        "organisation",
+        "membership",
+    }
+    for model, model_admin in admins:
+        obj = model.objects.first()
+        assert not model_admin.has_add_permission(request), f"{model.__name__} can be added in the admin"
+        assert not model_admin.has_change_permission(request, obj), f"{model.__name__} can be changed in the admin"
+        assert not model_admin.has_delete_permission(request, obj), f"{model.__name__} can be deleted in the admin"
+        assert model_admin.has_view_permission(request, obj), f"{model.__name__} cannot even be read in the admin"
+        for inline in model_admin.get_inline_instances(request, obj):
+            assert not inline.has_add_permission(request, obj) and not inline.has_change_permission(request, obj)
+
+
+def test_admin_posts_change_nothing_and_record_nothing(client, busy_world):
+    """A superuser posting to every add, change and delete page of the admin is refused and nothing moves."""
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    superuser = User.objects.create_superuser("root", "root@x.test", "pw")
+    client.force_login(superuser)
+    for model, _ in _domain_admins():
+        info = (model._meta.app_label, model._meta.model_name)
+        before, events = _table_state(model), AuditEvent.objects.count()
+        obj = model.objects.first()
+        urls = [reverse("admin:{}_{}_add".format(*info))]
+        if obj is not None:
+            urls += [
+                reverse("admin:{}_{}_change".format(*info), args=[obj.pk]),
+                reverse("admin:{}_{}_delete".format(*info), args=[obj.pk]),
+            ]
+            assert client.get(urls[1]).status_code == 200, f"{model.__name__} cannot be viewed"
+        for url in urls:
+            answer = client.post(url, {"post": "yes", "status": "met", "name": "Changed", "role": "admin"})
+            assert answer.status_code == 403, f"POST {url} answered {answer.status_code}"
+        bulk = client.post(
+            reverse("admin:{}_{}_changelist".format(*info)),
+            {"action": "delete_selected", "_selected_action": [obj.pk] if obj else [], "post": "yes"},
+        )
+        assert bulk.status_code in {200, 302, 403}
+        assert _table_state(model) == before, f"the admin changed {model.__name__} rows"
+        assert AuditEvent.objects.count() == events
