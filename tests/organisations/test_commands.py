@@ -17,9 +17,10 @@ def test_it_creates_an_organisation_with_chain_framework_and_administrator():
     User.objects.create_user("founder", "f@x.test", "pw")
     call_command("organisation_create", "Initech", "initech", admin="founder")
     organisation = Organisation.objects.get(slug="initech")
-    assert AuditChainHead.objects.get(organisation=organisation).sequence == AuditEvent.objects.filter(
-        organisation=organisation
-    ).count()
+    assert (
+        AuditChainHead.objects.get(organisation=organisation).sequence
+        == AuditEvent.objects.filter(organisation=organisation).count()
+    )
     assert Framework.objects.filter(organisation=organisation, status="published").count() == 1
     assert Membership.objects.filter(organisation=organisation, user__username="founder", role="admin").exists()
     assert audit_verify(organisation=organisation, record_result=False).ok
