@@ -21,6 +21,7 @@ from assessments.frameworks.forms import CriterionForm, GapForm
 from assessments.frameworks.models import Criterion, Framework, Gap
 from assessments.frameworks.selectors import framework_diff, frameworks_for_organisation
 from assessments.frameworks.services import (
+    FrameworkDraftExistsError,
     criterion_create,
     criterion_delete,
     criterion_update,
@@ -68,7 +69,11 @@ def framework_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @login_required
 def framework_copy_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     framework = _framework(request, pk)
-    draft = framework_copy(framework=framework, actor=Actor.for_user(request.user))
+    try:
+        draft = framework_copy(framework=framework, actor=Actor.for_user(request.user))
+    except FrameworkDraftExistsError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("framework-detail", pk=exc.draft.pk)
     messages.success(request, f"Created draft {draft}. Edit it, then publish.")
     return redirect("framework-detail", pk=draft.pk)
 

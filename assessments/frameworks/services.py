@@ -29,6 +29,17 @@ class FrameworkImmutableError(ValidationError):
     """Raised on any attempt to change a framework that is no longer a draft."""
 
 
+class FrameworkDraftExistsError(ValidationError):
+    """A draft of this framework is already open; a second one would compete with it."""
+
+    def __init__(self, draft: Framework) -> None:
+        self.draft = draft
+        super().__init__(
+            f"{draft.name} v{draft.version} is already a draft. Edit or publish it instead of starting another copy.",
+            code="draft_exists",
+        )
+
+
 CRITERION_FIELDS = (
     "code",
     "title",
@@ -134,6 +145,18 @@ def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Ac
 def framework_copy(*, framework: Framework, actor: Actor) -> Framework:
     """Copy a framework (usually a published one) into a new draft with the next version number."""
     _require_admin(actor, framework.organisation_id)
+    # Serialise copies per organisation: two people pressing "Copy to new draft" at once
+    # would otherwise both take the same next version number.
+    Organisation.objects.select_for_update().filter(pk=framework.organisation_id).first()
+    existing = (
+        Framework.objects.filter(
+            organisation_id=framework.organisation_id, name=framework.name, status=FrameworkStatus.DRAFT
+        )
+        .order_by("-version")
+        .first()
+    )
+    if existing is not None:
+        raise FrameworkDraftExistsError(existing)
     latest = Framework.objects.filter(organisation=framework.organisation, name=framework.name).aggregate(
         v=Max("version")
     )["v"]

@@ -38,6 +38,7 @@ def _require_admin(actor: Actor, organisation: Organisation) -> None:
 @transaction.atomic
 def membership_grant(*, organisation: Organisation, user: User, role: str, actor: Actor) -> Membership:
     """Give ``user`` ``role`` in ``organisation``; granting a role already held is an error."""
+    _lock_organisation(organisation)
     _require_admin(actor, organisation)
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role '{role}'."})
@@ -55,10 +56,24 @@ def membership_grant(*, organisation: Organisation, user: User, role: str, actor
     return membership
 
 
+def _lock_organisation(organisation: Organisation) -> None:
+    """Serialise membership changes in one organisation (a row lock on PostgreSQL).
+
+    Without it two administrators removing each other at the same moment both see
+    two administrators, both succeed, and the organisation is left with none.
+    """
+    Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
+
+
 @transaction.atomic
 def membership_revoke(*, membership: Membership, actor: Actor) -> None:
+    """Take a role away. The last administrator cannot be removed, even by a concurrent request."""
     organisation = membership.organisation
+    _lock_organisation(organisation)
+    # Checked after the lock: the actor may have lost the admin role a moment ago.
     _require_admin(actor, organisation)
+    if not Membership.objects.filter(pk=membership.pk).exists():
+        raise ValidationError("That role was already removed.")
     if (
         membership.role == Role.ADMIN
         and Membership.objects.filter(organisation=organisation, role=Role.ADMIN).count() == 1

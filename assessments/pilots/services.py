@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -39,6 +40,7 @@ from assessments.pilots.models import (
     StopCondition,
 )
 from assessments.pilots.scorecache import scores_refresh
+from assessments.text import name_distinct_check, name_key, text_check
 
 PILOT_FIELDS = (
     "name",
@@ -61,6 +63,8 @@ PILOT_FIELDS = (
 )
 RESPONSE_FIELDS = ("status", "justification", "owner", "due_date")
 STOP_FIELDS = ("condition", "metric", "comparator", "threshold", "status")
+# Closed assessments are a record: no answer or evidence changes once they are in these states.
+CLOSED_STATUSES = frozenset({AssessmentStatus.SUPERSEDED})
 EVIDENCE_FIELDS = (
     "kind",
     "file",
@@ -74,6 +78,24 @@ EVIDENCE_FIELDS = (
     "effective_date",
     "expires_on",
 )
+
+
+class AssessmentClosedError(ValidationError):
+    """The assessment is closed (superseded): its answers and evidence are a record, not a draft."""
+
+    def __init__(self, assessment: Assessment) -> None:
+        super().__init__(
+            f"This assessment of {assessment.pilot.name} was superseded by a newer framework version and is "
+            "read-only. Open the pilot's current assessment to make changes.",
+            code="closed",
+        )
+
+
+def _require_open(assessment: Assessment) -> None:
+    # Re-read the status: a stale copy of the row may still say "draft" after a move.
+    status = Assessment.objects.filter(pk=assessment.pk).values_list("status", flat=True).first()
+    if status is None or status in CLOSED_STATUSES:
+        raise AssessmentClosedError(assessment)
 
 
 class ResponseConflictError(Exception):
@@ -114,6 +136,15 @@ def pilot_create(
         raise ValidationError(f"Pilots have no field {', '.join(sorted(unknown))}.")
     roles = require_member(actor=actor, organisation=organisation)
     require(can_create_pilot(roles), "Only pilot owners and administrators create pilots.")
+    text_check(str(fields.get("name", "")), subject="The name", field="name")
+    # Lock the organisation so two people cannot create lookalike names at the same moment.
+    Organisation.objects.select_for_update().get(pk=organisation.pk)
+    name_distinct_check(
+        str(fields.get("name", "")),
+        Pilot.objects.filter(organisation=organisation).values_list("name", flat=True),
+        kind="pilot",
+        where=organisation.name,
+    )
     framework = framework_current(organisation=organisation)
     pilot = Pilot(organisation=organisation, slug=_unique_slug(organisation, fields.get("name", "")), **fields)
     pilot.full_clean()
@@ -142,6 +173,20 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **fields: Any) -> Pilot:
     if unknown:
         raise ValidationError(f"Pilots have no field {', '.join(sorted(unknown))}.")
     _require_pilot_editor(actor, pilot)
+    new_name = str(fields.get("name", pilot.name))
+    if new_name != pilot.name:
+        text_check(new_name, subject="The name", field="name")
+    # Only a changed name is compared, so a pilot already sharing a name (from before the rule) stays editable.
+    if name_key(new_name) != name_key(pilot.name):
+        Organisation.objects.select_for_update().get(pk=pilot.organisation_id)
+        name_distinct_check(
+            new_name,
+            Pilot.objects.filter(organisation_id=pilot.organisation_id)
+            .exclude(pk=pilot.pk)
+            .values_list("name", flat=True),
+            kind="pilot",
+            where=pilot.organisation.name,
+        )
     before = snapshot(pilot, PILOT_FIELDS)
     for name, value in fields.items():
         setattr(pilot, name, value)
@@ -242,8 +287,7 @@ def response_update(*, response: Response, actor: Actor, expected_version: int, 
     merged = {**snapshot(response, RESPONSE_FIELDS), **fields}
     _validate_response_fields(merged)
     _require_response_editor(actor, response)
-    if response.assessment.status == AssessmentStatus.SUPERSEDED:
-        raise ValidationError("This assessment has been superseded by a newer framework version.")
+    _require_open(response.assessment)
     before = snapshot(response, RESPONSE_FIELDS)
     db_fields = {k: v for k, v in fields.items() if k != "owner"}
     if "owner" in fields:
@@ -297,6 +341,7 @@ def evidence_add(
     if actor.user_pk is None:
         raise ValidationError("Manual evidence is added by a person.")
     _require_response_editor(actor, response)
+    _require_open(response.assessment)
     evidence = Evidence(
         response=response,
         kind=kind,
@@ -314,26 +359,34 @@ def evidence_add(
         evidence.size_bytes = len(upload.content)
         evidence.original_filename = upload.name[:255]
         evidence.content_type = upload.content_type
-        evidence.file.save(_random_name(upload.name), ContentFile(upload.content), save=False)
+        # A placeholder name passes the "file has a hash" rule; the bytes are written only
+        # once everything else has been checked.
+        evidence.file.name = _random_name(upload.name)
     if expires_on is not None and expires_on < effective_date:
         raise ValidationError({"expires_on": "Expiry must be on or after the effective date."})
+    evidence.full_clean(exclude=["file"])
+    stored: str | None = None
     try:
-        evidence.full_clean(exclude=["file"])
-    except ValidationError:
-        if evidence.file:
-            evidence.file.delete(save=False)
+        if upload is not None and kind == EvidenceKind.FILE:
+            evidence.file.save(evidence.file.name, ContentFile(upload.content), save=False)
+            stored = evidence.file.name
+        evidence.save()
+        scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
+        audit_record(
+            organisation=response.assessment.pilot.organisation,
+            actor=actor,
+            action="evidence.added",
+            object_type="evidence",
+            object_id=evidence.pk,
+            pilot_id=response.assessment.pilot_id,
+            changes={"criterion": [None, response.criterion.code], **created_changes(evidence, EVIDENCE_FIELDS)},
+        )
+    except BaseException:
+        # The row and its event roll back with this exception; the bytes must go with them.
+        # (Callers do not wrap this service in a wider transaction, so its rollback is the one.)
+        if stored is not None:
+            default_storage.delete(stored)
         raise
-    evidence.save()
-    scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
-    audit_record(
-        organisation=response.assessment.pilot.organisation,
-        actor=actor,
-        action="evidence.added",
-        object_type="evidence",
-        object_id=evidence.pk,
-        pilot_id=response.assessment.pilot_id,
-        changes={"criterion": [None, response.criterion.code], **created_changes(evidence, EVIDENCE_FIELDS)},
-    )
     return evidence
 
 
@@ -347,6 +400,7 @@ def evidence_remove(*, evidence: Evidence, actor: Actor) -> None:
     """Delete evidence. The stored file is kept: the audit chain still references its hash."""
     response = evidence.response
     _require_response_editor(actor, response)
+    _require_open(response.assessment)
     before = snapshot(evidence, EVIDENCE_FIELDS)
     evidence_id = evidence.pk
     evidence.delete()

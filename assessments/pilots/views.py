@@ -60,6 +60,8 @@ from assessments.pilots.selectors import (
     portfolio_entries,
 )
 from assessments.pilots.services import (
+    CLOSED_STATUSES,
+    AssessmentClosedError,
     ResponseConflictError,
     assessment_migrate,
     evidence_add,
@@ -70,6 +72,7 @@ from assessments.pilots.services import (
     stop_condition_update,
 )
 from assessments.pilots.uploads import upload_check
+from assessments.text import filename_safe
 from readiness.http import HtmxHttpRequest, form_attach_errors
 
 PAGE_SIZE = 25
@@ -232,6 +235,7 @@ def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **ext
         if (not gap_filter or row.gap_key == gap_filter) and (not blockers_only or row.blocker_reason)
     ]
     members = _members(pilot.organisation)
+    is_open = data.assessment.status not in CLOSED_STATUSES
     return {
         "pilot": pilot,
         "assessment": data.assessment,
@@ -242,7 +246,11 @@ def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **ext
         # A gap with an open blocker is flagged whatever its score: the verdict depends on it.
         "gap_cards": [(gap, "low" if gap.blocking_open else score_band(gap.score)) for gap in data.card.gaps],
         "rows": [
-            (row, can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id))
+            (
+                row,
+                is_open
+                and can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id),
+            )
             for row in rows
         ],
         "members": members,
@@ -287,10 +295,20 @@ def _row_response(request: HtmxHttpRequest, response: Response, *, status: int =
     return render(request, "pilots/_row_update.html", context, status=status)
 
 
+def _closed(request: HtmxHttpRequest, response: Response, exc: AssessmentClosedError) -> HttpResponse:
+    """A change aimed at a closed assessment: 409, the row shown read-only with the reason."""
+    if not request.htmx:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("pilot", pk=response.assessment.pilot_id)
+    return _row_response(request, response, status=409, closed={"response": response.pk, "message": exc.messages[0]})
+
+
 @require_POST
 @login_required
 def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     response = _response_for(request, pk)
+    if response.assessment.status in CLOSED_STATUSES:
+        return _closed(request, response, AssessmentClosedError(response.assessment))
     members = _members(response.assessment.pilot.organisation)
     form = ResponseForm(request.POST, members=members, prefix=f"r{response.pk}")
     if not form.is_valid():
@@ -303,8 +321,11 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         response = response_update(
             response=response, actor=Actor.for_user(request.user), expected_version=version, **data
         )
+    except AssessmentClosedError as exc:
+        return _closed(request, response, exc)
     except ValidationError as exc:
-        return _row_response(request, response, status=422, row_errors={response.pk: exc.message_dict})
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        return _row_response(request, response, status=422, row_errors={response.pk: errors})
     except ResponseConflictError as exc:
         return _row_response(
             request, exc.current, status=409, conflict={"response": exc.current.pk, "message": str(exc), "mine": data}
@@ -319,6 +340,8 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: the add-evidence form (loaded into the row on demand, or as a page). POST: add it."""
     response = _response_for(request, pk)
+    if response.assessment.status in CLOSED_STATUSES:
+        return _closed(request, response, AssessmentClosedError(response.assessment))
     if request.method == "GET":
         pilot = response.assessment.pilot
         roles = user_roles(user=request.user, organisation=pilot.organisation)
@@ -382,7 +405,8 @@ def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
     result = FileResponse(
         handle,
         as_attachment=True,
-        filename=evidence.original_filename or "evidence",
+        # Cleaned again on the way out: names stored before the rule may still hold path parts.
+        filename=filename_safe(evidence.original_filename, fallback="evidence"),
         content_type=evidence.content_type,
     )
     result["X-Content-Type-Options"] = "nosniff"
