@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import math
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,10 +41,20 @@ class SigninAttempt:
         return max(1, math.ceil(self.retry_after / 60))
 
 
+def username_canonical(value: str) -> str:
+    """The form in which two spellings of one username share one budget.
+
+    Django's sign-in form strips the username and applies NFKC before looking the
+    account up, so full-width "ｏlｉvia" signs in as "olivia"; the throttle must key on
+    the same normal form or each spelling would get its own five guesses. Case-folded
+    on top, so "Olivia" and "olivia" share a budget too.
+    """
+    return unicodedata.normalize("NFKC", value.strip()).casefold().strip()
+
+
 def _key(kind: str, value: str) -> str:
-    # Hashed so any username (spaces, Unicode, 150 characters) makes a valid key; lower-cased so
-    # "Owner" and "owner" share one budget.
-    digest = hashlib.sha256(value.strip().lower().encode("utf-8")).hexdigest()[:32]
+    # Hashed so any username (spaces, Unicode, 150 characters) makes a valid key.
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
     return f"signin:{kind}:{digest}"
 
 
@@ -87,7 +98,8 @@ def signin_attempt_start(*, username: str, address: str) -> SigninAttempt:
     locked-out person retrying does not extend or deepen their lockout.
     """
     now = time.time()
-    username_key = _key("user", username) if username.strip() else None
+    canonical = username_canonical(username)
+    username_key = _key("user", canonical) if canonical else None
     address_key = _key("addr", address)
     if username_key is not None and _hit(username_key, now) > MAX_PER_USERNAME:
         _undo(username_key)

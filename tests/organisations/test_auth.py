@@ -155,3 +155,34 @@ def test_reset_for_an_unknown_address_shows_the_same_page_and_sends_nothing(clie
     response = client.post(reverse("password_reset"), {"email": "stranger@evil.test"}, follow=True)
     assert "Check your email" in response.content.decode()
     assert mailoutbox == []
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "\uff4fwner",  # full-width o
+        "\uff4f\uff57\uff4e\uff45\uff52",  # all full-width
+        "OWNER",
+        " owner ",
+        "\u2134wner",  # script small o, NFKC -> o
+        "\U0001d428wner",  # mathematical bold small o
+    ],
+)
+def test_another_unicode_spelling_of_a_locked_username_is_locked_too(client, users, spelling):
+    _lock(client, "owner")
+    with mock.patch.object(auth_forms, "authenticate", wraps=auth_forms.authenticate) as checked:
+        attempt = _login(client, spelling, PASSWORD, address="10.0.0.9")
+    assert attempt.status_code == 429
+    assert checked.call_count == 0
+    assert "_auth_user_id" not in client.session
+
+
+def test_failures_spread_over_spellings_share_one_budget(client, users):
+    for spelling in ["owner", "\uff4fwner", "Owner", "\u2134wner", "OWNER"]:
+        assert _login(client, spelling, "wrong").status_code == 200
+    assert _login(client, "owner", PASSWORD).status_code == 429
+
+
+def test_a_full_width_spelling_signs_in_when_not_locked(client, users):
+    # Django's form applies NFKC, so this is the same account: the budget must be shared (above).
+    assert _login(client, "\uff4fwner", PASSWORD).status_code == 302
