@@ -45,7 +45,7 @@ def username_canonical(value: str) -> str:
     """The form in which two spellings of one username share one budget.
 
     Django's sign-in form strips the username and applies NFKC before looking the
-    account up, so full-width "ｏlｉvia" signs in as "olivia"; the throttle must key on
+    account up, so a full-width spelling (U+FF4F for "o") signs in as the plain one; the throttle must key on
     the same normal form or each spelling would get its own five guesses. Case-folded
     on top, so "Olivia" and "olivia" share a budget too.
     """
