@@ -70,6 +70,9 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "assessments.audit.middleware.RequestIdMiddleware",
+    # Last in the list but before any view reads the body (CSRF reads it in process_view),
+    # and after the middleware the 413 page needs (session, user, CSP nonce).
+    "readiness.limits.RequestSizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "readiness.urls"
@@ -138,6 +141,10 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"
 FILE_UPLOAD_MAX_BYTES = int(env("FILE_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = FILE_UPLOAD_MAX_BYTES + 1024 * 1024
+# Whole request bodies: the largest upload plus room for the form's other fields. Larger
+# requests are refused from their Content-Length before the body is read; set the proxy's
+# limit (nginx client_max_body_size) to the same value.
+REQUEST_MAX_BYTES = int(env("REQUEST_MAX_BYTES", str(FILE_UPLOAD_MAX_BYTES + 1024 * 1024)))
 
 CACHE_URL = env("REDIS_URL")
 if CACHE_URL:
@@ -192,7 +199,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["assessments.organisations.api.IsMember"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Preflight API",
@@ -256,12 +263,33 @@ CELERY_BEAT_SCHEDULE = {
         "task": "assessments.audit.tasks.audit_checkpoint_all",
         "schedule": crontab(minute="0"),
     },
+    "audit-checkpoint-due": {
+        "task": "assessments.audit.tasks.audit_checkpoint_due",
+        "schedule": crontab(),
+    },
 }
 
 # Ed25519 key that signs audit checkpoints (PEM, PKCS#8). The demo setup writes
 # one under var/ when none is configured.
 AUDIT_SIGNING_KEY_PATH = Path(env("AUDIT_SIGNING_KEY_PATH", str(VAR_DIR / "audit-signing-key.pem")))
 AUDIT_CHECKPOINT_DIR = Path(env("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
+# Verification accepts only checkpoints signed by these keys (hex key ids, comma-
+# separated) or by the local key above when its file is present.
+AUDIT_TRUSTED_KEY_IDS = env_list("AUDIT_TRUSTED_KEY_IDS")
+# A checkpoint is signed after this many events or minutes, whichever comes first.
+AUDIT_CHECKPOINT_EVERY_EVENTS = int(env("AUDIT_CHECKPOINT_EVERY_EVENTS", "100"))
+AUDIT_CHECKPOINT_EVERY_MINUTES = int(env("AUDIT_CHECKPOINT_EVERY_MINUTES", "15"))
+if AUDIT_CHECKPOINT_EVERY_EVENTS < 1 or AUDIT_CHECKPOINT_EVERY_MINUTES < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_EVERY_EVENTS and AUDIT_CHECKPOINT_EVERY_MINUTES must be at least 1")
+# Write-once copies of every checkpoint, outside the database; empty means
+# AUDIT_CHECKPOINT_DIR (its older name).
+AUDIT_ANCHOR_DIR = env("AUDIT_ANCHOR_DIR")
+# RFC 3161 time-stamping authority for checkpoints (off when empty) and the PEM
+# certificate(s) its tokens must be signed by or issued from.
+AUDIT_TSA_URL = env("AUDIT_TSA_URL")
+AUDIT_TSA_CA_FILE = env("AUDIT_TSA_CA_FILE")
 
 LOGGING = {
     "version": 1,

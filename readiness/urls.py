@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from assessments.organisations.api import IsMember
 from assessments.organisations.auth import ThrottledLoginView
 
 urlpatterns = [
@@ -12,7 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The schema describes every endpoint: members only, like the API itself.
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsMember]), name="api-schema"),
     path("", include("assessments.organisations.urls")),
     path("", include("assessments.frameworks.urls")),
     path("", include("assessments.pilots.urls")),
