@@ -18,7 +18,12 @@ $(STAMP): requirements-dev.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	touch $(STAMP)
 
-install: $(STAMP)
+# A random Django secret key for local use (run, test); production sets SECRET_KEY instead.
+var/secret-key: | $(BIN)/python
+	@mkdir -p var
+	@umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+install: $(STAMP) var/secret-key
 
 # Debian packages the test suite needs (Chromium for browser tests, poppler for
 # reading PDFs back). Installed only when running as root and missing.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,7 +38,32 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG")
-SECRET_KEY = env("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+LOCAL_SECRET_KEY_PATH = VAR_DIR / "secret-key"
+
+
+def _secret_key() -> str:
+    """SECRET_KEY (or SECRET_KEY_FILE); else the random key `make` writes to var/ for local use.
+
+    Outside debug mode there is no built-in fallback: a missing or weak key stops the
+    app at start-up instead of signing sessions and password-reset links with a value
+    anyone can read in the source.
+    """
+    key = env("SECRET_KEY")
+    if not key and LOCAL_SECRET_KEY_PATH.exists():
+        key = LOCAL_SECRET_KEY_PATH.read_text(encoding="utf-8").strip()
+    if not key and DEBUG:
+        return "debug-only-" + "x" * 40
+    how = "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    if not key:
+        raise ImproperlyConfigured(f"SECRET_KEY is not set (nor SECRET_KEY_FILE). {how}")
+    if not DEBUG and (len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure")):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak: it needs at least 50 characters, 5 of them different. {how}"
+        )
+    return key
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -182,6 +208,18 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+# (and make the proxy overwrite that header), then SSL_REDIRECT=1 and HSTS_SECONDS.
+SECURE_SSL_REDIRECT = env_bool("SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(env("HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD")
+_proxy_header = env_list("SECURE_PROXY_SSL_HEADER")
+if _proxy_header:
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https")
+    SECURE_PROXY_SSL_HEADER = (_proxy_header[0], _proxy_header[1])
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CSP = {
     "default-src": [CSP.SELF],

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.conf import settings as django_settings
 
 from assessments.audit.context import Actor
 from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH, framework_read_file
@@ -17,6 +18,9 @@ from assessments.organisations.models import Organisation, Role
 from assessments.organisations.services import membership_grant, organisation_create, user_create
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Worker and command subprocesses started by tests get their own PREFLIGHT_VAR_DIR; hand them
+# the key this run uses, since outside debug mode the app refuses to start without one.
+os.environ.setdefault("SECRET_KEY", django_settings.SECRET_KEY)
 SYSTEM = Actor.system("tests")
 
 
