@@ -52,18 +52,41 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The newest event of an organisation's chain; locked while appending so the chain never forks."""
+    """The newest event of an organisation's chain; locked while appending so the chain never forks.
+
+    ``checkpoint_sequence`` is the head the newest checkpoint signed: appends compare
+    against it to decide when the next checkpoint is due, and signers claim the next
+    checkpoint by moving it (compare-and-set), so two signers never sign the same tail.
+    """
 
     organisation = models.OneToOneField(Organisation, on_delete=models.PROTECT, related_name="audit_head")
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    checkpoint_sequence = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.organisation} head #{self.sequence}"
 
 
+class TimestampStatus(models.TextChoices):
+    NOT_REQUESTED = "not_requested", "Not requested (no time-stamping authority configured)"
+    NOT_TIMESTAMPED = "not_timestamped", "Not timestamped yet (will retry)"
+    TIMESTAMPED = "timestamped", "Timestamped"
+
+
+class AnchorStatus(models.TextChoices):
+    NOT_ANCHORED = "not_anchored", "Not anchored yet (will retry)"
+    ANCHORED = "anchored", "Anchored"
+
+
 class AuditCheckpoint(models.Model):
-    """A signed statement of a chain head at a moment, kept here and as a JSON file."""
+    """A signed statement of a chain head at a moment.
+
+    ``payload`` is the signed JSON, also written once to the anchor directory; an
+    RFC 3161 token (``tsa_token``, base64 DER) proves it existed at ``timestamped_at``.
+    Timestamping and anchoring happen after the row commits and are retried until
+    done, so a TSA or disk outage never loses the checkpoint itself.
+    """
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="audit_checkpoints")
     sequence = models.PositiveBigIntegerField()
@@ -72,9 +95,50 @@ class AuditCheckpoint(models.Model):
     key_id = models.CharField(max_length=64)
     signature = models.CharField(max_length=200)
     payload = models.JSONField()
+    timestamp_status = models.CharField(
+        max_length=20, choices=TimestampStatus.choices, default=TimestampStatus.NOT_REQUESTED
+    )
+    tsa_token = models.TextField(blank=True)
+    timestamped_at = models.DateTimeField(null=True, blank=True)
+    timestamp_error = models.CharField(max_length=300, blank=True)
+    timestamp_attempts = models.PositiveIntegerField(default=0)
+    timestamp_retry_at = models.DateTimeField(null=True, blank=True)
+    anchor_status = models.CharField(max_length=20, choices=AnchorStatus.choices, default=AnchorStatus.NOT_ANCHORED)
+    anchor_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["organisation", "-sequence", "-signed_at"]
+        indexes = [models.Index(fields=["organisation", "-sequence"], name="audit_checkpoint_newest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(timestamp_status=TimestampStatus.TIMESTAMPED)
+                    & ~Q(tsa_token="")
+                    & Q(timestamped_at__isnull=False)
+                    & Q(timestamp_error="")
+                    & Q(timestamp_retry_at__isnull=True)
+                )
+                | (
+                    Q(timestamp_status=TimestampStatus.NOT_TIMESTAMPED)
+                    & Q(tsa_token="")
+                    & Q(timestamped_at__isnull=True)
+                    & ~Q(timestamp_error="")
+                    & Q(timestamp_retry_at__isnull=False)
+                )
+                | (
+                    Q(timestamp_status=TimestampStatus.NOT_REQUESTED)
+                    & Q(tsa_token="")
+                    & Q(timestamped_at__isnull=True)
+                    & Q(timestamp_retry_at__isnull=True)
+                ),
+                name="checkpoint_timestamp_status_consistent",
+            ),
+            models.CheckConstraint(
+                condition=(Q(anchor_status=AnchorStatus.ANCHORED) & Q(anchor_error=""))
+                | (Q(anchor_status=AnchorStatus.NOT_ANCHORED) & ~Q(anchor_error="")),
+                name="checkpoint_anchor_error_iff_not_anchored",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.organisation} checkpoint #{self.sequence}"

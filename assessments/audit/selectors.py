@@ -1,4 +1,4 @@
-"""Reads of the audit trail for people: a pilot's activity feed and the integrity badge."""
+"""Reads of the audit trail: a pilot's activity feed, the integrity badge, checkpoint freshness."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from assessments.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
+from django.conf import settings
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+
+from assessments.audit.models import (
+    AnchorStatus,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditVerification,
+    TimestampStatus,
+)
 from assessments.organisations.models import Organisation
 
 FIELD_LABELS = {
@@ -93,16 +103,49 @@ class IntegrityBadge:
     problem: str
     checkpoint_sequence: int | None
     checkpoint_at: dt.datetime | None
+    checkpoint_timestamp_status: str = ""
+    checkpoint_timestamp_error: str = ""
+    checkpoint_anchor_status: str = ""
+    checkpoint_anchor_error: str = ""
 
     @property
     def unverified_events(self) -> int:
         return self.head_sequence - (self.verified_head or 0)
 
+    @property
+    def unsigned_events(self) -> int:
+        """Events newer than the newest signed checkpoint."""
+        return max(0, self.head_sequence - (self.checkpoint_sequence or 0))
+
+    @property
+    def checkpoint_timestamped(self) -> bool:
+        return self.checkpoint_timestamp_status == TimestampStatus.TIMESTAMPED
+
+    @property
+    def checkpoint_not_timestamped(self) -> bool:
+        return self.checkpoint_timestamp_status == TimestampStatus.NOT_TIMESTAMPED
+
+    @property
+    def checkpoint_not_anchored(self) -> bool:
+        return self.checkpoint_anchor_status == AnchorStatus.NOT_ANCHORED
+
 
 def integrity_badge(*, organisation: Organisation) -> IntegrityBadge:
     """Three small queries; never runs a verification itself (that is a job's work)."""
     head = AuditChainHead.objects.filter(organisation=organisation).first()
-    checkpoint = AuditCheckpoint.objects.filter(organisation=organisation).order_by("-sequence", "-signed_at").first()
+    checkpoint = (
+        AuditCheckpoint.objects.filter(organisation=organisation)
+        .order_by("-sequence", "-signed_at")
+        .only(
+            "sequence",
+            "signed_at",
+            "timestamp_status",
+            "timestamp_error",
+            "anchor_status",
+            "anchor_error",
+        )
+        .first()
+    )
     check = AuditVerification.objects.filter(organisation=organisation).order_by("-verified_at").first()
     return IntegrityBadge(
         head_sequence=head.sequence if head else 0,
@@ -114,4 +157,95 @@ def integrity_badge(*, organisation: Organisation) -> IntegrityBadge:
         problem=check.reason if check else "",
         checkpoint_sequence=checkpoint.sequence if checkpoint else None,
         checkpoint_at=checkpoint.signed_at if checkpoint else None,
+        checkpoint_timestamp_status=checkpoint.timestamp_status if checkpoint else "",
+        checkpoint_timestamp_error=checkpoint.timestamp_error if checkpoint else "",
+        checkpoint_anchor_status=checkpoint.anchor_status if checkpoint else "",
+        checkpoint_anchor_error=checkpoint.anchor_error if checkpoint else "",
     )
+
+
+# --- checkpoint cadence ----------------------------------------------------------
+
+
+def _newest_signed_at() -> Subquery:
+    return Subquery(
+        AuditCheckpoint.objects.filter(organisation=OuterRef("organisation"))
+        .order_by("-signed_at")
+        .values("signed_at")[:1]
+    )
+
+
+def checkpoints_due(*, now: dt.datetime, organisation: Organisation | None = None) -> list[int]:
+    """Organisations (ids) with unsigned events and either AUDIT_CHECKPOINT_EVERY_EVENTS of them,
+    or no checkpoint younger than AUDIT_CHECKPOINT_EVERY_MINUTES. One query."""
+    heads = AuditChainHead.objects.filter(sequence__gt=F("checkpoint_sequence")).annotate(
+        last_signed=_newest_signed_at()
+    )
+    if organisation is not None:
+        heads = heads.filter(organisation=organisation)
+    heads = heads.filter(
+        Q(sequence__gte=F("checkpoint_sequence") + settings.AUDIT_CHECKPOINT_EVERY_EVENTS)
+        | Q(last_signed__isnull=True)
+        | Q(last_signed__lte=now - dt.timedelta(minutes=settings.AUDIT_CHECKPOINT_EVERY_MINUTES))
+    )
+    return list(heads.order_by("organisation_id").values_list("organisation_id", flat=True))
+
+
+def checkpoints_unfinished(*, now: dt.datetime) -> list[int]:
+    """Checkpoints (ids) whose timestamp retry is due or that are not yet in the anchor directory.
+
+    A checkpoint signed in the last minute is left to the signer that is still finishing it.
+    """
+    waiting = Q(anchor_status=AnchorStatus.NOT_ANCHORED, signed_at__lte=now - dt.timedelta(minutes=1))
+    if settings.AUDIT_TSA_URL:
+        waiting |= Q(timestamp_status=TimestampStatus.NOT_TIMESTAMPED, timestamp_retry_at__lte=now)
+    return list(AuditCheckpoint.objects.filter(waiting).order_by("pk").values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class CheckpointFreshness:
+    """One organisation's checkpoint lag, for monitoring (e.g. a /metrics endpoint)."""
+
+    organisation: str
+    head_sequence: int
+    checkpoint_sequence: int
+    unsigned_events: int
+    last_signed_at: dt.datetime | None
+    age_seconds: float | None
+    not_timestamped: int
+    not_anchored: int
+
+
+def checkpoint_freshness(*, now: dt.datetime) -> list[CheckpointFreshness]:
+    """Every organisation's unsigned tail, the age of its newest checkpoint, and how many of its
+    checkpoints still wait for a timestamp or the anchor directory. One query."""
+    rows = (
+        AuditChainHead.objects.annotate(
+            last_signed=Max("organisation__audit_checkpoints__signed_at"),
+            waiting_stamp=Count(
+                "organisation__audit_checkpoints",
+                filter=Q(organisation__audit_checkpoints__timestamp_status=TimestampStatus.NOT_TIMESTAMPED),
+            ),
+            waiting_anchor=Count(
+                "organisation__audit_checkpoints",
+                filter=Q(organisation__audit_checkpoints__anchor_status=AnchorStatus.NOT_ANCHORED),
+            ),
+        )
+        .order_by("organisation__slug")
+        .values_list(
+            "organisation__slug", "sequence", "checkpoint_sequence", "last_signed", "waiting_stamp", "waiting_anchor"
+        )
+    )
+    return [
+        CheckpointFreshness(
+            organisation=slug,
+            head_sequence=sequence,
+            checkpoint_sequence=signed,
+            unsigned_events=max(0, sequence - signed),
+            last_signed_at=last,
+            age_seconds=(now - last).total_seconds() if last else None,
+            not_timestamped=stamps,
+            not_anchored=anchors,
+        )
+        for slug, sequence, signed, last, stamps, anchors in rows
+    ]

@@ -3,8 +3,11 @@ inside its own transaction, so the change and its event commit or vanish togethe
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -14,6 +17,7 @@ from assessments.audit.models import AuditChainHead, AuditEvent
 from assessments.organisations.models import Organisation
 
 Changes = dict[str, list[Any]]
+logger = logging.getLogger(__name__)
 
 
 def diff_fields(*, before: dict[str, Any], after: dict[str, Any]) -> Changes:
@@ -99,4 +103,19 @@ def audit_record(
         hash=digest,
     )
     AuditChainHead.objects.filter(pk=head.pk).update(sequence=event.sequence, hash=digest)
+    unsigned = event.sequence - head.checkpoint_sequence
+    # Exactly one append in every EVERY_EVENTS queues the signer, so a burst queues one job, not fifty.
+    if unsigned > 0 and unsigned % settings.AUDIT_CHECKPOINT_EVERY_EVENTS == 0:
+        transaction.on_commit(partial(_checkpoint_enqueue, organisation.pk), robust=True)
     return event
+
+
+def _checkpoint_enqueue(organisation_id: int) -> None:
+    """After commit: queue the checkpoint signer. A broker outage must not fail the change that
+    was just committed; the minute job signs what is due anyway."""
+    from assessments.audit.tasks import audit_checkpoint_org  # tasks import the services
+
+    try:
+        audit_checkpoint_org.delay(organisation_id)
+    except Exception:
+        logger.warning("could not queue the audit checkpoint of organisation %s", organisation_id, exc_info=True)

@@ -1,22 +1,31 @@
-"""Scheduled audit jobs."""
+"""Audit jobs: the hourly full verification, and checkpoints on a cadence of events and minutes.
+
+Each job takes ids, fetches its rows and calls a service; a missing row is logged
+and skipped. Signing claims the chain head with a compare-and-set, so a
+re-delivered or duplicated job signs nothing twice.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from django.utils import timezone
+
+from assessments.audit.checkpoints import checkpoint_finish, checkpoint_sign, checkpoint_sign_if_due
+from assessments.audit.models import AuditCheckpoint
+from assessments.audit.selectors import checkpoints_due, checkpoints_unfinished
 from assessments.audit.signing import SigningKeyMissing
-from assessments.audit.verify import audit_verify, checkpoint_create
 from assessments.organisations.models import Organisation
 from readiness.jobs import job
 
 logger = logging.getLogger(__name__)
+NO_KEY = "no audit signing key configured; run manage.py audit_keygen"
 
 
 @job()
 def audit_checkpoint_all() -> int:
-    """Hourly: verify, then sign, every organisation's chain head.
+    """Hourly: verify every organisation's whole chain, and sign its head if it has new events.
 
-    A re-delivered run only adds another signature of the same head, which is harmless.
     A broken chain is logged loudly and not signed, so a checkpoint never blesses tampering.
     """
     signed = 0
@@ -25,14 +34,49 @@ def audit_checkpoint_all() -> int:
         if organisation is None:
             logger.warning("organisation %s vanished before its checkpoint", organisation_id)
             continue
-        result = audit_verify(organisation=organisation)
-        if not result.ok:
-            logger.error("audit chain of %s is broken: %s; not signing", organisation.slug, result.problem)
-            continue
         try:
-            checkpoint_create(organisation=organisation)
+            outcome = checkpoint_sign(organisation=organisation, full_verification=True)
         except SigningKeyMissing:
-            logger.error("no audit signing key configured; run manage.py audit_keygen")
+            logger.error(NO_KEY)
             return signed
-        signed += 1
+        signed += outcome.checkpoint is not None
     return signed
+
+
+@job()
+def audit_checkpoint_org(organisation_id: int) -> bool:
+    """Sign one organisation's checkpoint if it is due (queued after every N events)."""
+    organisation = Organisation.objects.filter(pk=organisation_id).first()
+    if organisation is None:
+        logger.warning("organisation %s vanished before its checkpoint", organisation_id)
+        return False
+    try:
+        outcome = checkpoint_sign_if_due(organisation=organisation, now=timezone.now())
+    except SigningKeyMissing:
+        logger.error(NO_KEY)
+        return False
+    return outcome.checkpoint is not None
+
+
+@job()
+def audit_checkpoint_finish(checkpoint_id: int) -> bool:
+    """Retry a checkpoint's RFC 3161 timestamp or its write to the anchor directory."""
+    checkpoint = AuditCheckpoint.objects.filter(pk=checkpoint_id).first()
+    if checkpoint is None:
+        logger.warning("audit checkpoint %s vanished before it was finished", checkpoint_id)
+        return False
+    checkpoint_finish(checkpoint=checkpoint)
+    return True
+
+
+@job()
+def audit_checkpoint_due() -> int:
+    """Every minute: queue signing for organisations whose checkpoint is due (the M-minute
+    cadence, and any N-event signing a broker outage lost) and retries of unfinished checkpoints."""
+    now = timezone.now()
+    due = checkpoints_due(now=now)
+    for organisation_id in due:
+        audit_checkpoint_org.delay(organisation_id)
+    for checkpoint_id in checkpoints_unfinished(now=now):
+        audit_checkpoint_finish.delay(checkpoint_id)
+    return len(due)

@@ -1,4 +1,5 @@
-"""manage.py audit_verify [--org SLUG] [--checkpoint FILE]: exit 0 when intact, 1 with the first break."""
+"""manage.py audit_verify [--org SLUG] [--checkpoint FILE] [--trusted-key ID]: exit 0 when intact, 1 with the
+first break. Every checkpoint in the database and the anchor directory is checked, and the two are compared."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", help="Organisation slug (default: every organisation)")
         parser.add_argument("--checkpoint", type=Path, help="A checkpoint JSON file kept outside the app")
+        parser.add_argument(
+            "--trusted-key",
+            "--trusted-key-id",
+            dest="trusted_keys",
+            action="append",
+            default=[],
+            help="Also accept checkpoints signed by this key id (repeatable; AUDIT_TRUSTED_KEY_IDS is the setting)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         organisations = Organisation.objects.all()
@@ -32,11 +41,14 @@ class Command(BaseCommand):
         for organisation in organisations:
             if checkpoint is not None and checkpoint.get("organisation") != organisation.slug:
                 continue
-            result = audit_verify(organisation=organisation, checkpoint=checkpoint)
+            result = audit_verify(
+                organisation=organisation, checkpoint=checkpoint, extra_trusted_key_ids=options["trusted_keys"]
+            )
             if result.ok:
                 self.stdout.write(
                     f"{organisation.slug}: intact — {result.events_checked} events, "
-                    f"{result.files_checked} files, head #{result.head_sequence} {result.head_hash[:16]}…"
+                    f"{result.files_checked} files, {result.checkpoints_checked} checkpoints, "
+                    f"head #{result.head_sequence} {result.head_hash[:16]}…"
                 )
             else:
                 broken += 1
