@@ -2,7 +2,9 @@
 
 Cells that a spreadsheet would run as a formula (starting with = + - @, tab or
 carriage return) are neutralised with a leading apostrophe; XLSX cells are
-always written as values, never formulas.
+always written as values, never formulas. Control characters other than tab and
+newlines become U+FFFD in both formats: XLSX cannot store most of them (openpyxl
+refuses the whole workbook), and a CSV should say the same as the workbook.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from openpyxl.utils import get_column_letter
 
 from assessments.pilots.models import Pilot
 from assessments.pilots.selectors import Checklist
+from assessments.text import cell_text
 
 HEADER = [
     "Gap",
@@ -38,7 +41,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _safe(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = cell_text("" if value is None else str(value))
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
@@ -95,13 +98,13 @@ def checklist_xlsx(*, pilot: Pilot, data: Checklist, now: dt.datetime) -> bytes:
     sheet.title = "Checklist"
     preamble = _preamble(pilot, data, now)
     for line in preamble:
-        sheet.append(line)
+        sheet.append([cell_text(value) for value in line])
     header_row = len(preamble) + 1
     sheet.append(HEADER)
     for cell in sheet[header_row]:
         cell.font = Font(bold=True)
     for line in checklist_rows(data):
-        sheet.append(line)
+        sheet.append([cell_text(value) for value in line])
     for row in sheet.iter_rows():
         for cell in row:
             if isinstance(cell, Cell) and isinstance(cell.value, str) and cell.value.startswith("="):
