@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from assessments.frameworks.models import Criterion, Gap
+from assessments.text import text_rules_apply
 
 
 class GapForm(forms.ModelForm):
@@ -12,6 +13,10 @@ class GapForm(forms.ModelForm):
         model = Gap
         fields = ["name", "weight", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        text_rules_apply(self.fields, one_line=("name",), prose=("description",))
 
 
 class CriterionForm(forms.ModelForm):
@@ -41,6 +46,12 @@ class CriterionForm(forms.ModelForm):
             "applies_to_high": "Applies to high-risk pilots",
             "max_evidence_age_days": "Evidence counts for (days)",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        text_rules_apply(
+            self.fields, one_line=("code", "title"), prose=("guidance", "cost_if_missing", "evidence_expected")
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -1,4 +1,9 @@
-"""Forms parse and validate input; the services decide what is allowed."""
+"""Forms parse and validate input; the services decide what is allowed.
+
+Text fields carry the rules of ``assessments.text``: names and titles refuse
+control, bidirectional and invisible characters; prose refuses control
+characters other than tab and newlines.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from assessments.frameworks.models import GapKey, RiskTier
 from assessments.pilots.models import EvidenceKind, Pilot, ResponseStatus, Stage, StopCondition
 from assessments.pilots.selectors import SORTS, PortfolioFilters
 from assessments.pilots.services import PILOT_FIELDS
+from assessments.text import ONE_LINE, PROSE, text_rules_apply
 
 
 def _date_input() -> forms.DateInput:
@@ -27,7 +33,8 @@ def _blank(choices: list[tuple[str, str]], label: str) -> list[tuple[str, str]]:
 
 
 class PortfolioFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Search")
+    # dir="auto": a right-to-left query is shown in its own direction, isolated from the label.
+    q = forms.CharField(required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"dir": "auto"}))
     stage = forms.ChoiceField(required=False, choices=_blank(Stage.choices, "Any stage"))
     risk_tier = forms.ChoiceField(required=False, choices=_blank(RiskTier.choices, "Any risk tier"), label="Risk tier")
     gap = forms.ChoiceField(required=False, choices=_blank(GapKey.choices, "Any gap"), label="Gap")
@@ -80,6 +87,11 @@ class PilotForm(forms.ModelForm):
 
     def __init__(self, *args: Any, members: list[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        text_rules_apply(
+            self.fields,
+            one_line=("name", "model_providers", "oncall_contact", "value_metric_name", "value_metric_unit"),
+            prose=("description",),
+        )
         for name in ("business_owner", "technical_owner"):
             field = self.fields[name]
             assert isinstance(field, forms.ModelChoiceField)
@@ -97,12 +109,18 @@ class StopConditionForm(forms.ModelForm):
         fields = ["condition", "metric", "comparator", "threshold"]
         widgets = {"condition": forms.Textarea(attrs={"rows": 2})}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        text_rules_apply(self.fields, one_line=("metric",), prose=("condition",))
+
 
 class ResponseForm(forms.Form):
     """One criterion row: status, justification, owner, due date, and the version read."""
 
     status = forms.ChoiceField(choices=ResponseStatus.choices)
-    justification = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+    justification = forms.CharField(
+        required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}), validators=[PROSE]
+    )
     owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     due_date = forms.DateField(required=False, widget=_date_input())
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
@@ -118,11 +136,15 @@ class EvidenceForm(forms.Form):
     """Link, file or note. The file itself is checked by uploads.upload_check."""
 
     kind = forms.ChoiceField(choices=EvidenceKind.choices, initial=EvidenceKind.LINK)
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(max_length=200, validators=[ONE_LINE])
     url = forms.URLField(required=False, max_length=2000, assume_scheme="https", label="Link (https)")
     file = forms.FileField(required=False)
     note = forms.CharField(
-        required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4}), label="Note (Markdown)"
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Note (Markdown)",
+        validators=[PROSE],
     )
     effective_date = forms.DateField(widget=_date_input(), label="Effective date")
     expires_on = forms.DateField(required=False, widget=_date_input(), label="Expires on")
