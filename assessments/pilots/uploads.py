@@ -2,7 +2,8 @@
 
 The type is decided by the file's first bytes, not by its name or the browser's
 claim; the name's extension must agree with what the content is. HTML, SVG and
-executables are never accepted.
+executables are never accepted. The name itself is reduced to a plain base name
+(``text.filename_safe``) before it is shown, stored or sent back in a download.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
 from assessments.pilots.services import UploadedEvidenceFile
+from assessments.text import filename_safe
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def _sniff(head: bytes, content: bytes, suffix: str) -> FileType | None:
 def upload_check(upload: UploadedFile) -> UploadedEvidenceFile:
     """Return the checked file, or raise ValidationError saying exactly what is wrong."""
     limit = int(settings.FILE_UPLOAD_MAX_BYTES)
-    name = PurePath(upload.name or "upload").name
+    name = filename_safe(upload.name or "", fallback="upload")
     size = upload.size or 0
     if size > limit:
         raise ValidationError(
