@@ -19,3 +19,5 @@ urlpatterns = [
     path("", include("assessments.frameworks.urls")),
     path("", include("assessments.pilots.urls")),
 ]
+
+handler403 = "readiness.errors.permission_denied"

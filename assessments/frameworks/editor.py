@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assessments.audit.context import Actor
 from assessments.frameworks.forms import CriterionForm, GapForm
-from assessments.frameworks.models import Criterion, Framework, Gap
+from assessments.frameworks.models import Criterion, Framework, FrameworkStatus, Gap
 from assessments.frameworks.selectors import framework_diff, frameworks_for_organisation
 from assessments.frameworks.services import (
     FrameworkDraftExistsError,
@@ -113,6 +113,9 @@ def _edit(
     title: str,
     template: str = "frameworks/edit.html",
 ) -> HttpResponse:
+    if framework.status != FrameworkStatus.DRAFT:
+        # Never show a form whose save would be refused: published versions are immutable.
+        return render(request, "frameworks/immutable.html", {"framework": framework}, status=409)
     if request.method == "POST" and form.is_valid():
         try:
             save(form.cleaned_data)

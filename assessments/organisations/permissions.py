@@ -2,10 +2,13 @@
 refused even when the page never showed the button.
 
 - viewers read;
-- owners create pilots, and edit the pilots (profile, responses, evidence) they own;
+- owners create pilots, and edit the pilots (profile, stage, stop conditions,
+  responses, evidence, framework moves) they own — and nothing of other pilots,
+  even a criterion they are named owner of there;
 - delivery, security, risk and product comment on every pilot of their
-  organisation and edit the responses they are named owner of;
-- admins manage frameworks and members (and may edit any pilot's profile).
+  organisation and edit the responses (and their evidence) they are named owner of;
+- admins manage frameworks and members and may edit any pilot's profile, stage,
+  stop conditions and framework version; they edit responses only as one of the above.
 Nobody sees or touches another organisation's data.
 """
 
@@ -55,11 +58,16 @@ def can_edit_pilot(roles: set[str], *, actor: Actor, pilot: object) -> bool:
 
 
 def can_edit_response(roles: set[str], *, actor: Actor, pilot: object, response_owner_id: int | None) -> bool:
+    """The pilot's own owners edit every criterion; a reviewer edits the ones they are named owner of.
+
+    Being named owner of a criterion does not let a pilot owner edit *someone else's*
+    pilot: criterion ownership is a reviewer's assignment.
+    """
     if actor.type == "system":
         return True
     if Role.OWNER in roles and _owns_pilot(actor.user_pk, pilot):
         return True
-    return bool(roles & (REVIEWER_ROLES | {Role.OWNER})) and response_owner_id == actor.user_pk
+    return bool(roles & REVIEWER_ROLES) and response_owner_id == actor.user_pk
 
 
 def can_comment(roles: set[str]) -> bool:

@@ -94,6 +94,18 @@ def _pilot_for(request: HtmxHttpRequest, pk: int) -> Pilot:
     return pilot
 
 
+def _pilot_for_edit(request: HtmxHttpRequest, pk: int) -> Pilot:
+    """A pilot this person may edit (profile, stage, stop conditions, framework): 404 or 403 otherwise.
+
+    Checked on GET too, so nobody is shown a form that would then be refused.
+    """
+    pilot = _pilot_for(request, pk)
+    roles = user_roles(user=request.user, organisation=pilot.organisation)
+    if not can_edit_pilot(roles, actor=Actor.for_user(request.user), pilot=pilot):
+        raise PermissionDenied(f"Only the owners of {pilot.name} and administrators change it.")
+    return pilot
+
+
 def _response_for(request: HtmxHttpRequest, pk: int) -> Response:
     return get_object_or_404(
         Response.objects.select_related(
@@ -159,7 +171,7 @@ def pilot_new(request: HtmxHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def pilot_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    pilot = _pilot_for(request, pk)
+    pilot = _pilot_for_edit(request, pk)
     form = PilotForm(
         request.POST or None, instance=Pilot.objects.get(pk=pilot.pk), members=_members(pilot.organisation)
     )
@@ -178,7 +190,7 @@ def pilot_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def pilot_stage(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    pilot = _pilot_for(request, pk)
+    pilot = _pilot_for_edit(request, pk)
     form = StageForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Unknown stage.", status=422)
@@ -190,7 +202,7 @@ def pilot_stage(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def stop_condition_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    pilot = _pilot_for(request, pk)
+    pilot = _pilot_for_edit(request, pk)
     form = StopConditionForm(request.POST)
     if form.is_valid():
         try:
@@ -216,6 +228,7 @@ def stop_condition_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         pk=pk,
         pilot__organisation__in=organisations_for_user(user=request.user),
     )
+    _pilot_for_edit(request, stop.pilot_id)
     status = request.POST.get("status", "")
     if status not in StopConditionStatus.values:
         return HttpResponse("Unknown stop-condition status.", status=422)
@@ -248,8 +261,7 @@ def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **ext
         "rows": [
             (
                 row,
-                is_open
-                and can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id),
+                is_open and can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id),
             )
             for row in rows
         ],
@@ -418,7 +430,7 @@ def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
 @login_required
 def assessment_migrate_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Show what moving to the newest published framework would change; move on confirmation."""
-    pilot = _pilot_for(request, pk)
+    pilot = _pilot_for_edit(request, pk)
     assessment = assessment_open(pilot=pilot)
     if assessment is None:
         raise Http404("This pilot has no open assessment.")

@@ -15,7 +15,7 @@ from django.urls import reverse
 from assessments.audit.context import Actor
 from assessments.audit.models import AuditEvent
 from assessments.frameworks.models import Criterion, Framework, FrameworkStatus, Gap, RegulatoryMapping
-from assessments.frameworks.services import criterion_create, framework_copy, framework_load
+from assessments.frameworks.services import criterion_create, framework_copy, framework_load, framework_publish
 from assessments.organisations.models import Role
 
 NON_ADMIN_ROLES = [role for role in Role.values if role != Role.ADMIN]
@@ -193,9 +193,16 @@ def test_a_published_version_refuses_every_edit_and_nothing_changes(admin_client
 
     response = admin_client.post(url, data)
 
-    # Delete answers with a redirect and the refusal as a message; the form pages answer 422 in place.
+    # Delete answers with a redirect and the refusal as a message; the edit forms are never shown
+    # for a published version (409, on GET too); publishing again answers 422 in place.
     if route == "criterion-delete":
         assert response.status_code == 302
+    elif route in {"gap-edit", "criterion-edit", "criterion-new"}:
+        assert response.status_code == 409
+        assert "copy it to a new draft" in response.content.decode()
+        shown = admin_client.get(url)
+        assert shown.status_code == 409
+        assert "<form" not in shown.content.decode().split('id="main"')[1]
     else:
         assert response.status_code == 422
         assert "copy it to a new draft" in response.content.decode()
@@ -395,7 +402,7 @@ def test_the_list_page_query_count_does_not_grow_with_versions(
     one = _queries(admin_client, reverse("framework-list"))
     admin = Actor.for_user(users["admin"])
     for _ in range(3):
-        framework_copy(framework=framework, actor=admin)
+        framework = framework_publish(framework=framework_copy(framework=framework, actor=admin), actor=admin)
     assert _queries(admin_client, reverse("framework-list")) == one
     with django_assert_max_num_queries(9):
         admin_client.get(reverse("framework-list"))
