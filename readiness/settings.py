@@ -127,6 +127,10 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # A database host that is down (not refusing) must fail fast, so a job retries with
+        # backoff instead of hanging until its time limit; a URL may still set its own.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

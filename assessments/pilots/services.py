@@ -361,14 +361,15 @@ def evidence_add(
         evidence.content_type = upload.content_type
         # A placeholder name passes the "file has a hash" rule; the bytes are written only
         # once everything else has been checked.
-        evidence.file.name = _random_name(upload.name)
+        stored_name = _random_name(upload.name)
+        evidence.file.name = stored_name
     if expires_on is not None and expires_on < effective_date:
         raise ValidationError({"expires_on": "Expiry must be on or after the effective date."})
     evidence.full_clean(exclude=["file"])
     stored: str | None = None
     try:
         if upload is not None and kind == EvidenceKind.FILE:
-            evidence.file.save(evidence.file.name, ContentFile(upload.content), save=False)
+            evidence.file.save(stored_name, ContentFile(upload.content), save=False)
             stored = evidence.file.name
         evidence.save()
         scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
