@@ -42,8 +42,9 @@ def test_creating_a_pilot_opens_an_assessment_with_every_criterion(pilot, framew
     assert pilot.slug == "claims-triage"
 
 
-def test_two_pilots_with_one_name_get_distinct_slugs(pilot, framework, owner_actor):
-    again = pilot_create(organisation=framework.organisation, actor=owner_actor, name="Claims triage")
+def test_two_pilots_whose_names_slugify_alike_get_distinct_slugs(pilot, framework, owner_actor):
+    # "Claims triage" itself is taken: one organisation cannot hold two pilots of one name.
+    again = pilot_create(organisation=framework.organisation, actor=owner_actor, name="Claims-triage")
     assert again.slug == "claims-triage-2"
 
 
