@@ -227,15 +227,12 @@ def anchor_problem(*, organisation: Organisation) -> Problem | None:
             if bad := _token_problem(payload, token, tsa, f"of {label}"):
                 note(sequence, "bad timestamp", bad)
         summary = _Summary.of(payload)
-        if (sequence, head_hash) != (summary.sequence, summary.head_hash):
-            note(sequence, "checkpoint differs from anchor", f"{label}: its columns differ from its signed payload")
         copies = anchored.pop(str(payload.get("signed_at")), [])
         if not copies:
             why = f" (anchoring failed: {anchor_error})" if anchor_status == AnchorStatus.NOT_ANCHORED else ""
             note(
                 sequence, "checkpoint not anchored", f"{label} is in the database but not in the anchor directory{why}"
             )
-            continue
         for copy, copy_summary in copies:
             if differing := summary.differences(copy_summary):
                 note(
@@ -249,6 +246,8 @@ def anchor_problem(*, organisation: Organisation) -> Problem | None:
                 )
             elif token and copy.token != token:
                 note(sequence, "checkpoint differs from anchor", f"{label}: its timestamp differs from {copy.name}")
+        if (sequence, head_hash) != (summary.sequence, summary.head_hash):
+            note(sequence, "checkpoint differs from anchor", f"{label}: its columns differ from its signed payload")
     for copies in anchored.values():
         for copy, copy_summary in copies:
             note(
