@@ -52,7 +52,9 @@ def _append(organisation, count: int) -> None:
     """``count`` events, each committed on its own as a writing service would."""
     for number in range(count):
         with transaction.atomic():
-            audit_record(organisation=organisation, actor=JOB, action="test.poked", object_type="test", object_id=number)
+            audit_record(
+                organisation=organisation, actor=JOB, action="test.poked", object_type="test", object_id=number
+            )
 
 
 def _head(organisation) -> AuditChainHead:
@@ -130,9 +132,7 @@ def test_with_no_trusted_key_configured_a_checkpoint_is_refused_with_a_clear_mes
     assert not AuditVerification.objects.latest("verified_at").ok
 
 
-def test_the_verify_command_without_the_key_file_refuses_a_checkpoint_unless_its_key_is_trusted(
-    busy_org, signing_key
-):
+def test_the_verify_command_without_the_key_file_refuses_a_checkpoint_unless_its_key_is_trusted(busy_org, signing_key):
     checkpoint = checkpoint_create(organisation=busy_org)
     signing_key.unlink()
     err = io.StringIO()
@@ -214,7 +214,9 @@ def test_a_forged_tail_replacing_signed_events_with_the_head_matched_is_located(
     head = _head(busy_org)
     checkpoint_create(organisation=busy_org)
     # Drop the last two events, append two forged ones in their place, fix the head, hide the checkpoint.
-    raw_sql("DELETE FROM audit_auditevent WHERE organisation_id = %s AND sequence > %s", [busy_org.pk, head.sequence - 2])
+    raw_sql(
+        "DELETE FROM audit_auditevent WHERE organisation_id = %s AND sequence > %s", [busy_org.pk, head.sequence - 2]
+    )
     prev = AuditEvent.objects.get(organisation=busy_org, sequence=head.sequence - 2).hash
     prev = _forge(busy_org, head.sequence - 1, prev)
     prev = _forge(busy_org, head.sequence, prev)
@@ -393,7 +395,9 @@ def test_the_signer_verifies_the_tail_and_never_signs_a_broken_one(busy_org, sig
     checkpoint_create(organisation=busy_org)
     _append(busy_org, 2)
     tail = _head(busy_org).sequence
-    raw_sql("UPDATE audit_auditevent SET action = 'x' WHERE organisation_id = %s AND sequence = %s", [busy_org.pk, tail])
+    raw_sql(
+        "UPDATE audit_auditevent SET action = 'x' WHERE organisation_id = %s AND sequence = %s", [busy_org.pk, tail]
+    )
     outcome = checkpoint_sign_if_due(organisation=busy_org, now=timezone.now())
     assert outcome.checkpoint is None and "broken" in outcome.skipped
     assert AuditCheckpoint.objects.filter(organisation=busy_org).count() == 1
