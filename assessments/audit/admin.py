@@ -18,8 +18,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditCheckpoint)
 class AuditCheckpointAdmin(ReadOnlyAdmin):
-    list_display = ["organisation", "sequence", "signed_at", "key_id"]
-    list_filter = ["organisation"]
+    list_display = ["organisation", "sequence", "signed_at", "key_id", "timestamp_status", "anchor_status"]
+    list_filter = ["organisation", "timestamp_status", "anchor_status"]
 
 
 @admin.register(AuditVerification)

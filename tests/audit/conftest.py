@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -133,7 +134,7 @@ def _throwaway_ca(directory: Path, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def local_tsa(tmp_path_factory) -> LocalTsa:
+def local_tsa(tmp_path_factory) -> Iterator[LocalTsa]:
     """A time-stamping authority on 127.0.0.1 answering application/timestamp-query with openssl."""
     if shutil.which("openssl") is None:
         if IN_CI:

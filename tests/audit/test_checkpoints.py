@@ -61,7 +61,7 @@ def _head(organisation) -> AuditChainHead:
     return AuditChainHead.objects.get(organisation=organisation)
 
 
-def _foreign_checkpoint(organisation) -> AuditCheckpoint:
+def _foreign_checkpoint(organisation) -> AuditCheckpoint | None:
     """A checkpoint of the real head, correctly signed, by a key nobody trusts."""
     return checkpoints._sign(organisation=organisation, key=Ed25519PrivateKey.generate(), claim=None, at=None)
 
@@ -82,7 +82,7 @@ def _recompute_from(organisation, raw_sql, sequence: int, label: str) -> None:
             "UPDATE audit_auditevent SET actor_label = %s, prev_hash = %s, hash = %s WHERE id = %s",
             [record["actor_label"], record["prev_hash"], prev, event.pk],
         )
-    last = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
+    last = AuditEvent.objects.filter(organisation=organisation).latest("sequence")
     raw_sql("UPDATE audit_auditchainhead SET sequence = %s, hash = %s WHERE organisation_id = %s",
             [last.sequence, last.hash, organisation.pk])  # fmt: skip
 
