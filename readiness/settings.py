@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "assessments.audit.middleware.RequestIdMiddleware",
+    "assessments.organisations.middleware.OrganisationChoiceMiddleware",
     # Last in the list but before any view reads the body (CSRF reads it in process_view),
     # and after the middleware the 413 page needs (session, user, CSP nonce).
     "readiness.limits.RequestSizeLimitMiddleware",

@@ -47,8 +47,8 @@ from django.utils.http import urlsafe_base64_encode
 from assessments.audit.context import Actor
 from assessments.frameworks.models import Criterion, Framework, Gap
 from assessments.frameworks.services import framework_copy, framework_load, framework_publish
-from assessments.organisations.models import Membership, Organisation, Role
-from assessments.organisations.services import membership_grant, organisation_create, user_create
+from assessments.organisations.models import Invitation, Membership, Organisation, Role
+from assessments.organisations.services import invitation_create, membership_grant, organisation_create, user_create
 from assessments.pilots.models import Evidence, Pilot, Response, StopCondition
 from assessments.pilots.services import evidence_add, pilot_create, response_update, stop_condition_add
 from assessments.pilots.uploads import upload_check
@@ -138,6 +138,12 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "member-invite": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302, outsider=302)},
     "member-role-grant": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302)},
     "member-role-revoke": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302)},
+    # Invitations: each person answers their own (the outsider is invited here); admins withdraw them.
+    "invitations": {"GET": cells((ANON, LOGIN), (SIGNED_IN, 200)), "POST": NOT_ALLOWED},
+    "invitation-accept": {"GET": NOT_ALLOWED, "POST": cells((ANON, LOGIN), (MEMBERS, 404), (OUTSIDER, 302))},
+    "invitation-decline": {"GET": NOT_ALLOWED, "POST": cells((ANON, LOGIN), (MEMBERS, 404), (OUTSIDER, 302))},
+    "invitation-revoke": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302)},
+    "organisation-choose": {"GET": cells((ANON, LOGIN), (SIGNED_IN, 200)), "POST": NOT_ALLOWED},
     # The API schema describes the API to signed-in people only.
     "api-schema": {
         "GET": cells((ANON, (401, 403)), (SIGNED_IN, 200)),
@@ -212,6 +218,7 @@ class World:
     criterion: Criterion  # of the draft
     spare: User  # a member whose roles the members page changes
     spare_membership: Membership
+    invitation: Invitation  # to the outsider, from this organisation
 
     def response_for(self, actor: str) -> Response:
         """The response an actor is tried on: other_owner on the one they are named owner of.
@@ -301,6 +308,14 @@ def _build(spec: Any) -> World:
         criterion=draft.criteria.order_by("gap__order", "order")[0],
         spare=spare,
         spare_membership=Membership.objects.get(organisation=org, user=spare, role=Role.DELIVERY),
+        invitation=invitation_create(
+            organisation=org,
+            invitee=people["outsider"],
+            email=people["outsider"].email,
+            roles=[Role.VIEWER],
+            actor=admin_actor,
+            accept_url="http://testserver/invitations/",
+        ),
     )
 
 
@@ -358,6 +373,9 @@ URL_ARGS: dict[str, Args] = {
     "criterion-delete": lambda w, a: {"pk": w.criterion.pk},
     "member-role-grant": lambda w, a: {"user_id": w.spare.pk},
     "member-role-revoke": lambda w, a: {"membership_id": w.spare_membership.pk},
+    "invitation-accept": lambda w, a: {"pk": w.invitation.pk},
+    "invitation-decline": lambda w, a: {"pk": w.invitation.pk},
+    "invitation-revoke": lambda w, a: {"pk": w.invitation.pk},
     "password_reset_confirm": lambda w, a: {
         "uidb64": urlsafe_base64_encode(force_bytes(w.spare.pk)),
         "token": default_token_generator.make_token(w.spare),

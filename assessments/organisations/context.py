@@ -12,15 +12,28 @@ from assessments.organisations.selectors import organisations_for_user
 SESSION_KEY = "preflight_org"
 
 
+class OrganisationChoiceNeeded(Exception):
+    """The person belongs to several organisations and has not chosen which one to look at."""
+
+
 def current_organisation(request: HttpRequest) -> Organisation:
-    """The session's organisation if the user still belongs to it, else their first one."""
+    """The organisation chosen in this session, or the only one the person belongs to.
+
+    Someone in several organisations is never dropped into one of them silently (say,
+    the one that just added them): they are asked to choose, and the header shows
+    the choice from then on.
+    """
     user: User | AnonymousUser = request.user
-    mine = organisations_for_user(user=user)
+    mine = list(organisations_for_user(user=user))
     slug = request.session.get(SESSION_KEY)
-    organisation = (mine.filter(slug=slug).first() if slug else None) or mine.first()
-    if organisation is None:
+    chosen = next((org for org in mine if org.slug == slug), None) if slug else None
+    if chosen is not None:
+        return chosen
+    if not mine:
         raise Http404("You are not a member of any organisation.")
-    return organisation
+    if len(mine) > 1:
+        raise OrganisationChoiceNeeded()
+    return mine[0]
 
 
 def organisation_choose(request: HttpRequest, slug: str) -> Organisation:

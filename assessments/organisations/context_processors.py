@@ -2,20 +2,23 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest
 
-from assessments.organisations.context import current_organisation, roles_in
-from assessments.organisations.selectors import organisations_for_user
+from assessments.organisations.context import OrganisationChoiceNeeded, current_organisation, roles_in
+from assessments.organisations.selectors import invitations_pending, organisations_for_user
 
 
 def membership(request: HttpRequest) -> dict[str, object]:
     """The current organisation, the user's roles in it, and their other organisations."""
     if not request.user.is_authenticated:
         return {}
+    mine = list(organisations_for_user(user=request.user))
+    invitations = invitations_pending(user=request.user).count()
     try:
         organisation = current_organisation(request)
-    except Http404:
-        return {"current_org": None, "current_roles": set(), "my_orgs": []}
+    except (Http404, OrganisationChoiceNeeded):
+        return {"current_org": None, "current_roles": set(), "my_orgs": mine, "pending_invitations": invitations}
     return {
         "current_org": organisation,
         "current_roles": roles_in(request, organisation),
-        "my_orgs": list(organisations_for_user(user=request.user)),
+        "my_orgs": mine,
+        "pending_invitations": invitations,
     }

@@ -12,15 +12,30 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from assessments.audit.context import Actor
-from assessments.organisations.context import current_organisation
+from assessments.organisations.context import current_organisation, organisation_choose
 from assessments.organisations.forms import InviteForm, RoleForm
-from assessments.organisations.models import Membership, Organisation
+from assessments.organisations.models import Invitation, Membership, Organisation
 from assessments.organisations.permissions import can_administer, user_roles
-from assessments.organisations.services import membership_grant, membership_revoke, user_create
-from readiness.http import HtmxHttpRequest
+from assessments.organisations.selectors import (
+    invitations_open_for_organisation,
+    invitations_pending,
+    organisations_for_user,
+)
+from assessments.organisations.services import (
+    invitation_accept,
+    invitation_create,
+    invitation_decline,
+    invitation_revoke,
+    membership_grant,
+    membership_revoke,
+    user_create,
+)
+from readiness.http import HtmxHttpRequest, form_attach_errors
 
 
 def _admin_org(request: HtmxHttpRequest) -> Organisation:
@@ -36,7 +51,13 @@ def _page(request: HtmxHttpRequest, organisation: Organisation, form: InviteForm
         Membership.objects.filter(organisation=organisation).select_related("user").order_by("user__username", "role")
     ):
         people.setdefault(membership.user_id, (membership.user, []))[1].append(membership)
-    context = {"organisation": organisation, "people": list(people.values()), "form": form, "role_form": RoleForm()}
+    context = {
+        "organisation": organisation,
+        "people": list(people.values()),
+        "invitations": list(invitations_open_for_organisation(organisation=organisation)),
+        "form": form,
+        "role_form": RoleForm(),
+    }
     return render(request, "organisations/members.html", context, status=status)
 
 
@@ -49,16 +70,16 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def member_invite(request: HtmxHttpRequest) -> HttpResponse:
+    """Invite by email: a new address gets an account here; an existing account gets an invitation to accept."""
     organisation = _admin_org(request)
     form = InviteForm(request.POST)
     if not form.is_valid():
         return _page(request, organisation, form, status=422)
     actor = Actor.for_user(request.user)
     data = form.cleaned_data
+    user = User.objects.filter(email__iexact=data["email"]).first()
     try:
         with transaction.atomic():
-            user = User.objects.filter(email__iexact=data["email"]).first()
-            invited = user is None
             if user is None:
                 user = user_create(
                     organisation=organisation,
@@ -70,15 +91,32 @@ def member_invite(request: HtmxHttpRequest) -> HttpResponse:
                     last_name=data["last_name"],
                     actor=actor,
                 )
-            held = set(Membership.objects.filter(organisation=organisation, user=user).values_list("role", flat=True))
-            for role in data["roles"]:
-                if role not in held:
+                for role in data["roles"]:
                     membership_grant(organisation=organisation, user=user, role=role, actor=actor)
+                created = True
+            elif Membership.objects.filter(organisation=organisation, user=user).exists():
+                held = set(
+                    Membership.objects.filter(organisation=organisation, user=user).values_list("role", flat=True)
+                )
+                for role in data["roles"]:
+                    if role not in held:
+                        membership_grant(organisation=organisation, user=user, role=role, actor=actor)
+                messages.success(request, f"{user.get_username()} is already a member; roles added.")
+                return redirect("members")
+            else:
+                invitation_create(
+                    organisation=organisation,
+                    invitee=user,
+                    email=data["email"],
+                    roles=data["roles"],
+                    actor=actor,
+                    accept_url=request.build_absolute_uri(reverse("invitations")),
+                )
+                created = False
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        form_attach_errors(form, exc)
         return _page(request, organisation, form, status=422)
-    if invited:
+    if created:
         reset = PasswordResetForm({"email": user.email})
         if reset.is_valid():
             reset.save(
@@ -87,10 +125,70 @@ def member_invite(request: HtmxHttpRequest) -> HttpResponse:
                 subject_template_name="registration/invite_subject.txt",
                 email_template_name="registration/invite_email.html",
             )
-        messages.success(request, f"Invited {user.email}; they will get an email to set their password.")
-    else:
-        messages.success(request, f"{user.get_username()} already had an account; roles granted.")
+    # The same words either way: whether the address already has an account elsewhere
+    # is not this organisation's business.
+    messages.success(request, f"Invitation sent to {data['email']}.")
     return redirect("members")
+
+
+@require_POST
+@login_required
+def invitation_revoke_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    organisation = _admin_org(request)
+    invitation = get_object_or_404(Invitation, pk=pk, organisation=organisation)
+    try:
+        invitation_revoke(invitation=invitation, actor=Actor.for_user(request.user))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Withdrew the invitation to {invitation.email}.")
+    return redirect("members")
+
+
+@require_GET
+@login_required
+def invitations(request: HtmxHttpRequest) -> HttpResponse:
+    """The signed-in person's invitations waiting for an answer."""
+    return render(
+        request, "organisations/invitations.html", {"invitations": list(invitations_pending(user=request.user))}
+    )
+
+
+@require_POST
+@login_required
+def invitation_answer(request: HtmxHttpRequest, pk: int, answer: str) -> HttpResponse:
+    invitation = get_object_or_404(invitations_pending(user=request.user), pk=pk)
+    actor = Actor.for_user(request.user)
+    user = request.user
+    assert isinstance(user, User)
+    try:
+        if answer == "accept":
+            invitation_accept(invitation=invitation, user=user, actor=actor)
+        else:
+            invitation_decline(invitation=invitation, user=user, actor=actor)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("invitations")
+    if answer == "accept":
+        organisation_choose(request, invitation.organisation.slug)
+        messages.success(request, f"You joined {invitation.organisation.name}; you are now looking at it.")
+        return redirect("home")
+    messages.success(request, f"Declined the invitation from {invitation.organisation.name}.")
+    return redirect("invitations")
+
+
+@require_GET
+@login_required
+def organisation_choose_view(request: HtmxHttpRequest) -> HttpResponse:
+    """People in several organisations pick the one they are looking at."""
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
+    return render(
+        request,
+        "organisations/choose.html",
+        {"organisations": list(organisations_for_user(user=request.user)), "next": next_url},
+    )
 
 
 @require_POST

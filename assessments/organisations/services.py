@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_chain_start, audit_record
-from assessments.organisations.models import Membership, Organisation, Role
+from assessments.organisations.models import Invitation, InvitationStatus, Membership, Organisation, Role
 from assessments.organisations.permissions import can_administer, require, require_member
 
 
@@ -42,6 +44,13 @@ def membership_grant(*, organisation: Organisation, user: User, role: str, actor
     _require_admin(actor, organisation)
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role '{role}'."})
+    if (
+        actor.type != "system"
+        and not Membership.objects.filter(organisation=organisation, user=user).exists()
+        and Membership.objects.filter(user=user).exists()
+    ):
+        # Someone who belongs elsewhere joins only by accepting an invitation.
+        raise ValidationError({"role": "That person belongs to another organisation; invite them instead."})
     if Membership.objects.filter(organisation=organisation, user=user, role=role).exists():
         raise ValidationError({"role": f"{user.get_username()} already holds the role '{role}'."})
     membership = Membership.objects.create(organisation=organisation, user=user, role=role)
@@ -120,3 +129,125 @@ def user_create(
         changes={"username": [None, username], "email": [None, email]},
     )
     return user
+
+
+def _invitation_mail(invitation: Invitation, accept_url: str) -> None:
+    roles = ", ".join(invitation.role_labels)
+    send_mail(
+        subject=f"{invitation.organisation.name} invites you to Preflight",
+        message=(
+            f"{invitation.organisation.name} has invited you to join it on Preflight as: {roles}.\n\n"
+            f"Sign in with your existing account and accept or decline here:\n{accept_url}\n\n"
+            "Nothing changes until you accept."
+        ),
+        from_email=None,
+        recipient_list=[invitation.invitee.email],
+    )
+
+
+@transaction.atomic
+def invitation_create(
+    *, organisation: Organisation, invitee: User, email: str, roles: list[str], actor: Actor, accept_url: str
+) -> Invitation:
+    """Invite an existing account to ``organisation``; it joins only when its owner accepts.
+
+    The audit event names the address that was typed, not the account, so the trail of
+    the inviting organisation does not learn who holds that address elsewhere.
+    """
+    _lock_organisation(organisation)
+    _require_admin(actor, organisation)
+    unknown = [role for role in roles if role not in Role.values]
+    if unknown or not roles:
+        raise ValidationError({"roles": "Choose at least one known role."})
+    if Invitation.objects.filter(organisation=organisation, invitee=invitee, status=InvitationStatus.PENDING).exists():
+        raise ValidationError({"email": f"{email} already has an invitation waiting for an answer."})
+    invitation = Invitation.objects.create(
+        organisation=organisation,
+        invitee=invitee,
+        email=email,
+        roles=sorted(set(roles)),
+        invited_by_id=actor.user_pk or invitee.pk,
+    )
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="invitation.created",
+        object_type="invitation",
+        object_id=invitation.pk,
+        changes={"email": [None, email], "roles": [None, invitation.roles]},
+    )
+    transaction.on_commit(lambda: _invitation_mail(invitation, accept_url))
+    return invitation
+
+
+def _answer(invitation: Invitation, *, user: User, status: str) -> Invitation:
+    locked = Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
+    if locked.invitee_id != user.pk:
+        raise PermissionDenied("This invitation is for someone else.")
+    if locked.status != InvitationStatus.PENDING:
+        raise ValidationError(f"This invitation was already {locked.get_status_display().lower()}.")
+    locked.status = status
+    locked.answered_at = timezone.now()
+    locked.save(update_fields=["status", "answered_at"])
+    return locked
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User, actor: Actor) -> list[Membership]:
+    """The invitee joins with the invited roles (those already held are skipped)."""
+    _lock_organisation(invitation.organisation)
+    accepted = _answer(invitation, user=user, status=InvitationStatus.ACCEPTED)
+    held = set(Membership.objects.filter(organisation=accepted.organisation, user=user).values_list("role", flat=True))
+    granted = [
+        Membership.objects.create(organisation=accepted.organisation, user=user, role=role)
+        for role in accepted.roles
+        if role not in held
+    ]
+    audit_record(
+        organisation=accepted.organisation,
+        actor=actor,
+        action="invitation.accepted",
+        object_type="invitation",
+        object_id=accepted.pk,
+        changes={
+            "status": [InvitationStatus.PENDING, InvitationStatus.ACCEPTED],
+            "user": [None, user.get_username()],
+            "roles": [None, [m.role for m in granted]],
+        },
+    )
+    return granted
+
+
+@transaction.atomic
+def invitation_decline(*, invitation: Invitation, user: User, actor: Actor) -> Invitation:
+    declined = _answer(invitation, user=user, status=InvitationStatus.DECLINED)
+    audit_record(
+        organisation=declined.organisation,
+        actor=actor,
+        action="invitation.declined",
+        object_type="invitation",
+        object_id=declined.pk,
+        changes={"status": [InvitationStatus.PENDING, InvitationStatus.DECLINED]},
+    )
+    return declined
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
+    """An administrator withdraws an invitation that has not been answered."""
+    _require_admin(actor, invitation.organisation)
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.status != InvitationStatus.PENDING:
+        raise ValidationError(f"This invitation was already {locked.get_status_display().lower()}.")
+    locked.status = InvitationStatus.REVOKED
+    locked.answered_at = timezone.now()
+    locked.save(update_fields=["status", "answered_at"])
+    audit_record(
+        organisation=invitation.organisation,
+        actor=actor,
+        action="invitation.revoked",
+        object_type="invitation",
+        object_id=locked.pk,
+        changes={"status": [InvitationStatus.PENDING, InvitationStatus.REVOKED]},
+    )
+    return locked

@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assessments.audit.context import Actor
@@ -144,7 +145,11 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def organisation_switch(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    organisation_choose(request, slug)
+    organisation = organisation_choose(request, slug)
+    next_url = request.POST.get("next", "")
+    messages.success(request, f"You are now looking at {organisation.name}.")
+    if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        return redirect(next_url)
     return redirect("home")
 
 
