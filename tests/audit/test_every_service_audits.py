@@ -19,7 +19,7 @@ from assessments.audit.models import AuditEvent
 from assessments.frameworks.loader import framework_parse
 from assessments.frameworks.models import Criterion, Framework, Gap
 from assessments.frameworks.selectors import framework_current
-from assessments.organisations.models import Membership
+from assessments.organisations.models import Invitation, Membership
 from assessments.pilots.models import Evidence, Response, StopCondition
 
 SERVICE_MODULES = [
@@ -54,6 +54,15 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     def draft() -> Framework:
         return Framework.objects.filter(organisation=org, status="draft").latest("version")
 
+    def _reinvite() -> Invitation:
+        return Invitation.objects.create(
+            organisation=org,
+            invitee=ctx["stranger"],
+            email="s@elsewhere.test",
+            roles=["risk"],
+            invited_by=users["admin"],
+        )
+
     def response() -> Response:
         return Response.objects.filter(assessment__pilot__name="Walk").order_by("pk")[0]
 
@@ -67,6 +76,23 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         ),
         "membership_revoke": lambda: orgs.membership_revoke(
             membership=Membership.objects.get(user=users["viewer"], role="risk"), actor=admin
+        ),
+        "invitation_create": lambda: orgs.invitation_create(
+            organisation=org,
+            invitee=ctx["stranger"],
+            email="s@elsewhere.test",
+            roles=["viewer"],
+            actor=admin,
+            accept_url="http://testserver/invitations/",
+        ),
+        "invitation_revoke": lambda: orgs.invitation_revoke(
+            invitation=Invitation.objects.get(status="pending"), actor=admin
+        ),
+        "invitation_decline": lambda: orgs.invitation_decline(
+            invitation=_reinvite(), user=ctx["stranger"], actor=Actor.for_user(ctx["stranger"])
+        ),
+        "invitation_accept": lambda: orgs.invitation_accept(
+            invitation=_reinvite(), user=ctx["stranger"], actor=Actor.for_user(ctx["stranger"])
         ),
         "framework_load": lambda: fw.framework_load(organisation=org, spec=ctx["spec_v9"], actor=admin),
         "framework_copy": lambda: fw.framework_copy(framework=framework, actor=admin),
@@ -128,6 +154,10 @@ ORDER = [
     "user_create",
     "membership_grant",
     "membership_revoke",
+    "invitation_create",
+    "invitation_revoke",
+    "invitation_decline",
+    "invitation_accept",
     "framework_load",
     "pilot_create",
     "pilot_update",
@@ -156,7 +186,24 @@ def ctx(framework, users, default_spec, raw_spec):
         "framework": framework,
         "users": users,
         "spec_v9": raw_spec,
+        "stranger": _stranger(),
     }
+
+
+def _stranger():
+    """Someone with an account in another organisation, to invite."""
+    from assessments.organisations.services import organisation_create, user_create
+
+    elsewhere = organisation_create(name="Elsewhere", slug="elsewhere", actor=Actor.system("tests"))
+    person = user_create(
+        organisation=elsewhere,
+        username="stranger",
+        email="s@elsewhere.test",
+        password="pw",
+        actor=Actor.system("tests"),
+    )
+    Membership.objects.create(organisation=elsewhere, user=person, role="viewer")
+    return person
 
 
 @pytest.fixture
