@@ -213,16 +213,12 @@ def stop_condition_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         try:
             stop_condition_add(pilot=pilot, actor=Actor.for_user(request.user), **form.cleaned_data)
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            form_attach_errors(form, exc)
         else:
             messages.success(request, "Stop condition added.")
-    else:
-        messages.error(
-            request,
-            "Stop condition not added: "
-            + "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items()),
-        )
-    return redirect("pilot", pk=pilot.pk)
+            return redirect("pilot", pk=pilot.pk)
+    # The page again, with the form as typed and its errors beside the fields; nothing saved.
+    return _pilot_page(request, pilot, status=422, stop_form=form)
 
 
 @require_POST
@@ -289,7 +285,10 @@ def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **ext
 @require_GET
 @login_required
 def pilot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    pilot = _pilot_for(request, pk)
+    return _pilot_page(request, _pilot_for(request, pk))
+
+
+def _pilot_page(request: HtmxHttpRequest, pilot: Pilot, *, status: int = 200, **extra: Any) -> HttpResponse:
     assessment = assessment_open(pilot=pilot)
     if assessment is None:
         raise Http404("This pilot has no open assessment.")
@@ -300,8 +299,9 @@ def pilot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context["newer_framework"] = current if current.pk != assessment.framework_id else None
     context["activity"] = activity_for_pilot(pilot_id=pilot.pk, limit=20)
     context["badge"] = integrity_badge(organisation=pilot.organisation)
+    context.update(extra)
     template = "pilots/pilot_detail.html#checklist" if request.htmx else "pilots/pilot_detail.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 def _row_response(request: HtmxHttpRequest, response: Response, *, status: int = 200, **extra: Any) -> HttpResponse:
