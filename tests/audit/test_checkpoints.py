@@ -448,3 +448,15 @@ def test_a_checkpoint_row_must_say_why_it_is_not_timestamped(busy_org, signing_k
     assert checkpoint.timestamp_status == TimestampStatus.NOT_REQUESTED
     with pytest.raises(IntegrityError), transaction.atomic():
         AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(timestamp_status=TimestampStatus.NOT_TIMESTAMPED)
+
+
+def test_the_checkpoint_command_verifies_before_it_signs(busy_org, signing_key, raw_sql):
+    out = io.StringIO()
+    call_command("audit_checkpoint", "--org", busy_org.slug, stdout=out)
+    assert "signed head" in out.getvalue() and "anchored in" in out.getvalue()
+    raw_sql("UPDATE audit_auditevent SET action = 'x' WHERE organisation_id = %s AND sequence = 2", [busy_org.pk])
+    err = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("audit_checkpoint", "--org", busy_org.slug, stdout=io.StringIO(), stderr=err)
+    assert "not signed — the chain is broken: sequence 2: hash mismatch" in err.getvalue()
+    assert AuditCheckpoint.objects.filter(organisation=busy_org).count() == 1
