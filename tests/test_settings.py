@@ -24,7 +24,9 @@ def _example_env() -> dict[str, str]:
 
 
 def _manage(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DEBUG", "DATABASE_URL"))}
+    # Only what a deployment would have: no test-run leftovers (the browser tests' async switch).
+    dropped = ("SECRET_KEY", "DEBUG", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     local = {
         "PREFLIGHT_VAR_DIR": str(tmp_path / "var"),
         "MEDIA_ROOT": str(tmp_path / "media"),
