@@ -31,13 +31,13 @@ from assessments.frameworks.services import (
 )
 from assessments.organisations.context import current_organisation
 from assessments.organisations.models import Organisation
-from assessments.organisations.permissions import can_administer, user_roles
+from assessments.organisations.permissions import can_administer, roles_of
 from readiness.http import HtmxHttpRequest, form_attach_errors
 
 
 def _admin_org(request: HtmxHttpRequest) -> Organisation:
     organisation = current_organisation(request)
-    if not can_administer(user_roles(user=request.user, organisation=organisation)):
+    if not can_administer(roles_of(user=request.user, organisation=organisation)):
         raise PermissionDenied("Only administrators manage frameworks.")
     return organisation
 

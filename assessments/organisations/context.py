@@ -6,7 +6,6 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404, HttpRequest
 
 from assessments.organisations.models import Organisation
-from assessments.organisations.permissions import user_roles
 from assessments.organisations.selectors import organisations_for_user
 
 SESSION_KEY = "preflight_org"
@@ -42,7 +41,3 @@ def organisation_choose(request: HttpRequest, slug: str) -> Organisation:
         raise Http404("No such organisation.")
     request.session[SESSION_KEY] = organisation.slug
     return organisation
-
-
-def roles_in(request: HttpRequest, organisation: Organisation) -> set[str]:
-    return user_roles(user=request.user, organisation=organisation)

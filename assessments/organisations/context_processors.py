@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest
 
-from assessments.organisations.context import OrganisationChoiceNeeded, current_organisation, roles_in
+from assessments.organisations.context import OrganisationChoiceNeeded, current_organisation
+from assessments.organisations.permissions import roles_of
 from assessments.organisations.selectors import invitations_pending, organisations_for_user
 
 
@@ -18,7 +19,7 @@ def membership(request: HttpRequest) -> dict[str, object]:
         return {"current_org": None, "current_roles": set(), "my_orgs": mine, "pending_invitations": invitations}
     return {
         "current_org": organisation,
-        "current_roles": roles_in(request, organisation),
+        "current_roles": roles_of(user=request.user, organisation=organisation),
         "my_orgs": mine,
         "pending_invitations": invitations,
     }

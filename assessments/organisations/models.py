@@ -30,8 +30,8 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Administrator"
 
 
-# The four roles whose sign-off makes a pilot ready.
-REVIEW_ROLES: tuple[Role, ...] = (Role.DELIVERY, Role.SECURITY, Role.RISK, Role.PRODUCT)
+# The reviewers of a pilot: they edit the responses they are named owner of.
+REVIEWER_ROLES: frozenset[str] = frozenset({Role.DELIVERY, Role.SECURITY, Role.RISK, Role.PRODUCT})
 
 
 class Membership(models.Model):

@@ -5,8 +5,8 @@ refused even when the page never showed the button.
 - owners create pilots, and edit the pilots (profile, stage, stop conditions,
   responses, evidence, framework moves) they own — and nothing of other pilots,
   even a criterion they are named owner of there;
-- delivery, security, risk and product comment on every pilot of their
-  organisation and edit the responses (and their evidence) they are named owner of;
+- delivery, security, risk and product (``REVIEWER_ROLES``) edit the responses
+  (and their evidence) they are named owner of;
 - admins manage frameworks and members and may edit any pilot's profile, stage,
   stop conditions and framework version; they edit responses only as one of the above.
 Nobody sees or touches another organisation's data.
@@ -18,17 +18,22 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 
 from assessments.audit.context import Actor
-from assessments.organisations.models import Membership, Organisation, Role
-
-REVIEWER_ROLES = {Role.DELIVERY, Role.SECURITY, Role.RISK, Role.PRODUCT}
+from assessments.organisations.models import REVIEWER_ROLES, Membership, Organisation, Role
 
 
-def roles_of(*, user_pk: int | None, organisation_id: int) -> set[str]:
-    if user_pk is None:
+def roles_of(*, user: User | AnonymousUser | int | None, organisation: Organisation | int) -> set[str]:
+    """The roles ``user`` holds in ``organisation``; none for anonymous people and strangers.
+
+    The one place roles are looked up. Views pass ``request.user``; services know their
+    actor only by ``Actor.user_pk`` and often hold just a row's ``organisation_id``, so a
+    primary key is accepted for either.
+    """
+    if user is not None and not isinstance(user, int):
+        user = user.pk if user.is_authenticated else None
+    if user is None:
         return set()
-    return set(
-        Membership.objects.filter(user_id=user_pk, organisation_id=organisation_id).values_list("role", flat=True)
-    )
+    organisation_id = organisation if isinstance(organisation, int) else organisation.pk
+    return set(Membership.objects.filter(user_id=user, organisation_id=organisation_id).values_list("role", flat=True))
 
 
 def _owns_pilot(user_pk: int | None, pilot: object) -> bool:
@@ -40,10 +45,9 @@ def _owns_pilot(user_pk: int | None, pilot: object) -> bool:
 
 def require_member(*, actor: Actor, organisation: Organisation | int) -> set[str]:
     """The actor's roles in ``organisation``; system jobs act with every right."""
-    org_id = organisation if isinstance(organisation, int) else organisation.pk
     if actor.type == "system":
         return set(Role.values)
-    roles = roles_of(user_pk=actor.user_pk, organisation_id=org_id)
+    roles = roles_of(user=actor.user_pk, organisation=organisation)
     if not roles:
         raise PermissionDenied("You are not a member of this organisation.")
     return roles
@@ -70,10 +74,6 @@ def can_edit_response(roles: set[str], *, actor: Actor, pilot: object, response_
     return bool(roles & REVIEWER_ROLES) and response_owner_id == actor.user_pk
 
 
-def can_comment(roles: set[str]) -> bool:
-    return bool(roles & (REVIEWER_ROLES | {Role.OWNER, Role.ADMIN}))
-
-
 def can_administer(roles: set[str]) -> bool:
     return Role.ADMIN in roles
 
@@ -81,9 +81,3 @@ def can_administer(roles: set[str]) -> bool:
 def require(allowed: bool, message: str) -> None:
     if not allowed:
         raise PermissionDenied(message)
-
-
-def user_roles(*, user: User | AnonymousUser, organisation: Organisation) -> set[str]:
-    if not user.is_authenticated:
-        return set()
-    return roles_of(user_pk=user.pk, organisation_id=organisation.pk)

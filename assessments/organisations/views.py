@@ -20,7 +20,7 @@ from assessments.audit.context import Actor
 from assessments.organisations.context import current_organisation, organisation_choose
 from assessments.organisations.forms import InviteForm, RoleForm
 from assessments.organisations.models import Invitation, Membership, Organisation
-from assessments.organisations.permissions import can_administer, user_roles
+from assessments.organisations.permissions import can_administer, roles_of
 from assessments.organisations.selectors import (
     invitations_open_for_organisation,
     invitations_pending,
@@ -40,7 +40,7 @@ from readiness.http import HtmxHttpRequest, form_attach_errors
 
 def _admin_org(request: HtmxHttpRequest) -> Organisation:
     organisation = current_organisation(request)
-    if not can_administer(user_roles(user=request.user, organisation=organisation)):
+    if not can_administer(roles_of(user=request.user, organisation=organisation)):
         raise PermissionDenied("Only administrators manage members.")
     return organisation
 

@@ -32,7 +32,7 @@ from assessments.organisations.permissions import (
     can_create_pilot,
     can_edit_pilot,
     can_edit_response,
-    user_roles,
+    roles_of,
 )
 from assessments.organisations.selectors import organisations_for_user
 from assessments.pilots.export import checklist_csv, checklist_xlsx
@@ -101,7 +101,7 @@ def _pilot_for_edit(request: HtmxHttpRequest, pk: int) -> Pilot:
     Checked on GET too, so nobody is shown a form that would then be refused.
     """
     pilot = _pilot_for(request, pk)
-    roles = user_roles(user=request.user, organisation=pilot.organisation)
+    roles = roles_of(user=request.user, organisation=pilot.organisation)
     if not can_edit_pilot(roles, actor=Actor.for_user(request.user), pilot=pilot):
         raise PermissionDenied(f"Only the owners of {pilot.name} and administrators change it.")
     return pilot
@@ -136,7 +136,7 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "entries": [(entry, mini_bars_svg(entry.gaps)) for entry in entries],
         "query": query.urlencode(),
-        "can_create": can_create_pilot(user_roles(user=request.user, organisation=organisation)),
+        "can_create": can_create_pilot(roles_of(user=request.user, organisation=organisation)),
     }
     template = "pilots/dashboard.html#results" if request.htmx else "pilots/dashboard.html"
     return render(request, template, context)
@@ -157,7 +157,7 @@ def organisation_switch(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def pilot_new(request: HtmxHttpRequest) -> HttpResponse:
     organisation = current_organisation(request)
-    if not can_create_pilot(user_roles(user=request.user, organisation=organisation)):
+    if not can_create_pilot(roles_of(user=request.user, organisation=organisation)):
         raise PermissionDenied("Only pilot owners and administrators create pilots.")
     members = _members(organisation)
     form = PilotForm(request.POST or None, members=members, initial={"technical_owner": request.user.pk})
@@ -239,7 +239,7 @@ def stop_condition_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **extra: Any) -> dict[str, Any]:
-    roles = user_roles(user=request.user, organisation=pilot.organisation)
+    roles = roles_of(user=request.user, organisation=pilot.organisation)
     actor = Actor.for_user(request.user)
     gap_filter = request.GET.get("gap", "")
     blockers_only = request.GET.get("blockers") == "1"
@@ -361,7 +361,7 @@ def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _closed(request, response, AssessmentClosedError(response.assessment))
     if request.method == "GET":
         pilot = response.assessment.pilot
-        roles = user_roles(user=request.user, organisation=pilot.organisation)
+        roles = roles_of(user=request.user, organisation=pilot.organisation)
         if not can_edit_response(
             roles, actor=Actor.for_user(request.user), pilot=pilot, response_owner_id=response.owner_id
         ):
