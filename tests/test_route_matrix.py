@@ -277,7 +277,9 @@ def _build(spec: Any) -> World:
     rows = list(Response.objects.filter(assessment__pilot=pilot).order_by("criterion__gap__order", "criterion__order"))
     named = {"security": rows[0], "other_owner": rows[1], "delivery": rows[2]}
     for actor, row in named.items():
-        named[actor] = response_update(response=row, actor=owner, expected_version=row.version, owner=people[actor])
+        named[actor] = response_update(
+            response=row, actor=owner, expected_version=row.version, owner=people[actor]
+        ).response
     upload = SimpleUploadedFile("eval.csv", b"case,passed\n1,true\n", content_type="text/csv")
     evidence_add(
         response=named["security"],

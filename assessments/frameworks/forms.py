@@ -40,12 +40,6 @@ class CriterionForm(forms.ModelForm):
             "cost_if_missing": forms.Textarea(attrs={"rows": 2}),
             "evidence_expected": forms.Textarea(attrs={"rows": 2}),
         }
-        labels = {
-            "applies_to_minimal": "Applies to minimal-risk pilots",
-            "applies_to_limited": "Applies to limited-risk pilots",
-            "applies_to_high": "Applies to high-risk pilots",
-            "max_evidence_age_days": "Evidence counts for (days)",
-        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -123,13 +123,13 @@ class Criterion(models.Model):
     cost_if_missing = models.TextField()
     severity = models.CharField(max_length=10, choices=Severity.choices)
     evidence_expected = models.TextField()
-    check_kind = models.CharField(max_length=40, choices=CheckKind.choices, blank=True)
+    check_kind = models.CharField("automated check", max_length=40, choices=CheckKind.choices, blank=True)
     max_evidence_age_days = models.PositiveIntegerField(
-        default=180, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+        "maximum evidence age (days)", default=180, validators=[MinValueValidator(1), MaxValueValidator(3650)]
     )
-    applies_to_minimal = models.BooleanField(default=True)
-    applies_to_limited = models.BooleanField(default=True)
-    applies_to_high = models.BooleanField(default=True)
+    applies_to_minimal = models.BooleanField("applies to minimal-risk pilots", default=True)
+    applies_to_limited = models.BooleanField("applies to limited-risk pilots", default=True)
+    applies_to_high = models.BooleanField("applies to high-risk pilots", default=True)
 
     class Meta:
         constraints = [

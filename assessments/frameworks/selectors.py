@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Field
+from django.utils.text import capfirst
 
-from assessments.frameworks.models import Framework, FrameworkStatus
+from assessments.frameworks.models import Criterion, Framework, FrameworkStatus
 from assessments.frameworks.services import CRITERION_FIELDS
 from assessments.organisations.models import Organisation
 
@@ -24,11 +25,21 @@ def framework_current(*, organisation: Organisation) -> Framework:
     return framework
 
 
+def criterion_field_label(name: str) -> str:
+    """A criterion field as people read it ("Maximum evidence age (days)"), from the model's verbose name."""
+    field = Criterion._meta.get_field(name)
+    return str(capfirst(field.verbose_name if isinstance(field, Field) else name))
+
+
 @dataclass(frozen=True)
 class CriterionChange:
     code: str
     title: str
-    fields: list[str]
+    fields: list[str]  # the changed fields' names
+
+    @property
+    def labels(self) -> list[str]:
+        return [criterion_field_label(name) for name in self.fields]
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,15 @@ def _columns(card: Scorecard, today: dt.date) -> dict[str, object]:
     return values
 
 
-def scores_refresh(*, assessment_ids: Sequence[int], today: dt.date) -> int:
-    """Recompute and store the scorecards of ``assessment_ids``; returns how many."""
+def scores_refresh(*, assessment_ids: Sequence[int], today: dt.date) -> dict[int, Scorecard]:
+    """Recompute and store the scorecards of ``assessment_ids``; returns them, so a caller
+    that shows the scores does not compute them a second time."""
     cards = scorecards(assessment_ids=assessment_ids, today=today)
-    with transaction.atomic():
+    # No savepoint of its own: callers run inside their transaction, and the daily job's
+    # one-row UPDATEs are atomic by themselves.
+    with transaction.atomic(savepoint=False):
         for assessment_id, card in cards.items():
-            AssessmentScore.objects.update_or_create(assessment_id=assessment_id, defaults=_columns(card, today))
-    return len(cards)
+            columns = _columns(card, today)
+            if not AssessmentScore.objects.filter(assessment_id=assessment_id).update(**columns):
+                AssessmentScore.objects.create(assessment_id=assessment_id, **columns)
+    return cards

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from django.db.models import F, FilteredRelation, Q, QuerySet
 
 from assessments.frameworks.models import GapKey
 from assessments.frameworks.scoring import (
+    EXPIRING,
+    STALE,
     CriterionRow,
     GapScore,
     Scorecard,
@@ -19,7 +22,7 @@ from assessments.frameworks.scoring import (
     score,
 )
 from assessments.organisations.models import Organisation
-from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pilot, Response
+from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pilot, Response, ResponseStatus
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,10 @@ class EvidenceView:
     freshness: str
 
 
+# Answers that still need work, when the criterion applies to the pilot.
+OPEN_STATUSES = frozenset({ResponseStatus.NOT_STARTED, ResponseStatus.PARTLY_MET, ResponseStatus.NOT_MET})
+
+
 @dataclass(frozen=True)
 class ChecklistRow:
     response: Response
@@ -215,6 +222,68 @@ class ChecklistRow:
     @property
     def gap_key(self) -> str:
         return self.criterion_row.gap_key
+
+    @property
+    def is_open(self) -> bool:
+        return self.criterion_row.applies and self.response.status in OPEN_STATUSES
+
+    @property
+    def stale(self) -> int:
+        return sum(1 for view in self.evidence if view.freshness == STALE)
+
+    @property
+    def expiring(self) -> int:
+        return sum(1 for view in self.evidence if view.freshness == EXPIRING)
+
+
+@dataclass(frozen=True)
+class ChecklistFilters:
+    """What the checklist shows; kept in the page's URL so a filtered view can be shared."""
+
+    gap: str = ""
+    blockers: bool = False
+    mine: bool = False
+    not_met: bool = False
+    stale: bool = False
+
+    FLAGS: ClassVar[tuple[str, ...]] = ("blockers", "mine", "not_met", "stale")
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> ChecklistFilters:
+        gap = params.get("gap", "")
+        return cls(
+            gap=gap if gap in GapKey.values else "",
+            **{flag: params.get(flag) == "1" for flag in cls.FLAGS},
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.gap) or any(getattr(self, flag) for flag in self.FLAGS)
+
+    def query(self) -> dict[str, str]:
+        values = {flag: "1" for flag in self.FLAGS if getattr(self, flag)}
+        return {"gap": self.gap, **values} if self.gap else values
+
+
+def checklist_filter(
+    rows: Sequence[ChecklistRow], *, filters: ChecklistFilters, user_pk: int | None, owns_pilot: bool
+) -> list[ChecklistRow]:
+    """Rows that pass every active filter. "Mine" is what the person is named owner of, and,
+    for the pilot's own owners, what nobody has been named for yet."""
+
+    def mine(row: ChecklistRow) -> bool:
+        owner = row.response.owner_id
+        return owner == user_pk or (owns_pilot and owner is None)
+
+    return [
+        row
+        for row in rows
+        if (not filters.gap or row.gap_key == filters.gap)
+        and (not filters.blockers or row.blocker_reason)
+        and (not filters.mine or mine(row))
+        and (not filters.not_met or row.is_open)
+        and (not filters.stale or row.stale)
+    ]
 
 
 @dataclass(frozen=True)
@@ -227,42 +296,61 @@ class Checklist:
         return [row for row in self.rows if row.gap_key == key]
 
 
-def checklist(*, assessment: Assessment, today: dt.date, response_ids: Sequence[int] | None = None) -> Checklist:
-    """Everything the pilot page shows about an assessment, in four queries."""
+def _evidence_views(items: Sequence[Evidence], *, max_age_days: int, today: dt.date) -> list[EvidenceView]:
+    views = []
+    for item in items:
+        expiry = evidence_expiry(
+            effective_date=item.effective_date, expires_on=item.expires_on, max_age_days=max_age_days
+        )
+        views.append(EvidenceView(evidence=item, expiry=expiry, freshness=freshness_of(expiry, today)))
+    return views
+
+
+def _criterion_row(response: Response, views: list[EvidenceView], tier: str) -> CriterionRow:
+    criterion = response.criterion
+    return CriterionRow(
+        code=criterion.code,
+        title=criterion.title,
+        gap_key=criterion.gap.key,
+        gap_name=criterion.gap.name,
+        gap_order=criterion.gap.order,
+        gap_weight=criterion.gap.weight,
+        severity=criterion.severity,
+        status=response.status,
+        applies=criterion.applies_to(tier),
+        evidence_expiries=tuple(v.expiry for v in views),
+    )
+
+
+def checklist(
+    *,
+    assessment: Assessment,
+    today: dt.date,
+    response_ids: Sequence[int] | None = None,
+    with_guidance: bool = False,
+) -> Checklist:
+    """Everything the pilot page shows about an assessment, in three queries (four with the
+    criteria's regulatory mappings, which only an expanded editor shows)."""
     tier = assessment.pilot.risk_tier
-    responses = list(
+    responses = (
         Response.objects.filter(assessment=assessment)
         .select_related("criterion__gap", "owner", "updated_by")
-        .prefetch_related("criterion__mappings")
         .order_by("criterion__gap__order", "criterion__order")
     )
+    if with_guidance:
+        responses = responses.prefetch_related("criterion__mappings")
     evidence_by_response: dict[int, list[Evidence]] = defaultdict(list)
     for item in Evidence.objects.filter(response__assessment=assessment).select_related("added_by"):
         evidence_by_response[item.response_id].append(item)
     rows: list[ChecklistRow] = []
     for response in responses:
-        criterion = response.criterion
-        views = []
-        for item in evidence_by_response.get(response.pk, []):
-            expiry = evidence_expiry(
-                effective_date=item.effective_date,
-                expires_on=item.expires_on,
-                max_age_days=criterion.max_evidence_age_days,
-            )
-            views.append(EvidenceView(evidence=item, expiry=expiry, freshness=freshness_of(expiry, today)))
-        crow = CriterionRow(
-            code=criterion.code,
-            title=criterion.title,
-            gap_key=criterion.gap.key,
-            gap_name=criterion.gap.name,
-            gap_order=criterion.gap.order,
-            gap_weight=criterion.gap.weight,
-            severity=criterion.severity,
-            status=response.status,
-            applies=criterion.applies_to(tier),
-            evidence_expiries=tuple(v.expiry for v in views),
+        response.assessment = assessment  # one assessment for every row: no query per row
+        views = _evidence_views(
+            evidence_by_response.get(response.pk, []),
+            max_age_days=response.criterion.max_evidence_age_days,
+            today=today,
         )
-        rows.append(ChecklistRow(response=response, criterion_row=crow, evidence=views, blocker_reason=None))
+        rows.append(ChecklistRow(response, _criterion_row(response, views, tier), views, None))
     card = score([r.criterion_row for r in rows], today=today)
     reasons = {b.code: b.reason for b in card.blockers}
     rows = [ChecklistRow(r.response, r.criterion_row, r.evidence, reasons.get(r.criterion_row.code)) for r in rows]
@@ -270,3 +358,12 @@ def checklist(*, assessment: Assessment, today: dt.date, response_ids: Sequence[
         wanted = set(response_ids)
         rows = [r for r in rows if r.response.pk in wanted]
     return Checklist(assessment=assessment, rows=rows, card=card)
+
+
+def checklist_row(*, response: Response, card: Scorecard, today: dt.date) -> ChecklistRow:
+    """One row for a response whose scorecard is already known (one query, for its evidence)."""
+    items = list(Evidence.objects.filter(response=response).select_related("added_by"))
+    views = _evidence_views(items, max_age_days=response.criterion.max_evidence_age_days, today=today)
+    reasons = {b.code: b.reason for b in card.blockers}
+    crow = _criterion_row(response, views, response.assessment.pilot.risk_tier)
+    return ChecklistRow(response, crow, views, reasons.get(crow.code))

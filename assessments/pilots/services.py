@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
 from assessments.frameworks.models import Framework, FrameworkStatus
+from assessments.frameworks.scoring import Scorecard
 from assessments.frameworks.selectors import framework_current
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import (
@@ -272,47 +273,73 @@ def _validate_response_fields(fields: dict[str, Any]) -> None:
         raise ValidationError({"justification": "Say why this criterion does not apply."})
 
 
-@transaction.atomic
-def response_update(*, response: Response, actor: Actor, expected_version: int, **fields: Any) -> Response:
-    """Save a response if nobody else saved it since ``expected_version`` was read.
+@dataclass(frozen=True)
+class ResponseUpdate:
+    """A saved response with what a page shows next to it, computed once during the save."""
 
-    The compare-and-set on ``version`` means a concurrent edit raises
-    ResponseConflictError instead of silently overwriting the other person's work.
+    response: Response
+    card: Scorecard
+    still_editable: bool  # false when the editor just handed the criterion to someone else
+
+
+@transaction.atomic
+def response_update(*, response: Response, actor: Actor, expected_version: int, **fields: Any) -> ResponseUpdate:
+    """Save the given fields of a response if nobody else saved it since ``expected_version`` was read.
+
+    The compare-and-set on ``version`` (and on the assessment still being open) means a
+    concurrent edit raises ResponseConflictError instead of silently overwriting the other
+    person's work. Fields not passed keep their value. ``response`` is updated in memory,
+    and the scorecard is computed once and returned, so callers re-read nothing.
     """
     unknown = set(fields) - set(RESPONSE_FIELDS)
     if unknown:
         raise ValidationError(f"Responses have no field {', '.join(sorted(unknown))}.")
     if "justification" in fields:
         fields["justification"] = str(fields["justification"]).strip()
-    merged = {**snapshot(response, RESPONSE_FIELDS), **fields}
-    _validate_response_fields(merged)
-    _require_response_editor(actor, response)
-    _require_open(response.assessment)
     before = snapshot(response, RESPONSE_FIELDS)
+    _validate_response_fields({**before, **fields})
+    pilot = response.assessment.pilot
+    roles = require_member(actor=actor, organisation=pilot.organisation_id)
+    require(
+        can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=response.owner_id),
+        "Only the pilot's owners and the person named owner of this criterion edit it.",
+    )
     db_fields = {k: v for k, v in fields.items() if k != "owner"}
     if "owner" in fields:
         db_fields["owner_id"] = fields["owner"].pk if fields["owner"] is not None else None
-    updated = Response.objects.filter(pk=response.pk, version=expected_version).update(
-        **db_fields, version=F("version") + 1, updated_by_id=actor.user_pk, updated_at=timezone.now()
+    now = timezone.now()
+    updated = (
+        Response.objects.filter(pk=response.pk, version=expected_version)
+        .exclude(assessment__status__in=CLOSED_STATUSES)
+        .update(**db_fields, version=F("version") + 1, updated_by_id=actor.user_pk, updated_at=now)
     )
     if updated != 1:
+        _require_open(response.assessment)
         current = Response.objects.select_related("criterion", "updated_by").get(pk=response.pk)
         raise ResponseConflictError(current)
-    response.refresh_from_db()
-    scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
+    for name, value in db_fields.items():
+        setattr(response, name, value)
+    if "owner" in fields:
+        response.owner = fields["owner"]
+    response.version, response.updated_by_id, response.updated_at = expected_version + 1, actor.user_pk, now
+    cards = scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
     audit_record(
-        organisation=response.assessment.pilot.organisation,
+        organisation=pilot.organisation,
         actor=actor,
         action="response.updated",
         object_type="response",
         object_id=response.pk,
-        pilot_id=response.assessment.pilot_id,
+        pilot_id=pilot.pk,
         changes={
             "criterion": [response.criterion.code, response.criterion.code],
             **diff_fields(before=before, after=snapshot(response, RESPONSE_FIELDS)),
         },
     )
-    return response
+    return ResponseUpdate(
+        response=response,
+        card=cards[response.assessment_id],
+        still_editable=can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=response.owner_id),
+    )
 
 
 @dataclass(frozen=True)

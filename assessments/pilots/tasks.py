@@ -30,7 +30,7 @@ def scores_refresh_due() -> int:
     due = list(AssessmentScore.objects.filter(computed_on__lt=today).values_list("assessment_id", flat=True))
     done = 0
     for start in range(0, len(due), BATCH_SIZE):
-        done += scores_refresh(assessment_ids=due[start : start + BATCH_SIZE], today=today)
+        done += len(scores_refresh(assessment_ids=due[start : start + BATCH_SIZE], today=today))
         if start + BATCH_SIZE < len(due) and time.monotonic() > stop_at:
             scores_refresh_due.delay()
             logger.info("rescored %d of %d assessments for %s; continuing in a new job", done, len(due), today)

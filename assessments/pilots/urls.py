@@ -16,6 +16,7 @@ urlpatterns = [
     path("pilots/<int:pk>/stop-conditions/", views.stop_condition_new, name="stop-condition-new"),
     path("stop-conditions/<int:pk>/status/", views.stop_condition_status, name="stop-condition-status"),
     path("responses/<int:pk>/", views.response_save, name="response-save"),
+    path("responses/<int:pk>/row/", views.response_row, name="response-row"),
     path("responses/<int:pk>/evidence/", views.evidence_new, name="evidence-new"),
     path("evidence/<int:pk>/download/", views.evidence_download, name="evidence-download"),
 ]

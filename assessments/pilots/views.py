@@ -7,7 +7,9 @@ message next to the field, a ResponseConflictError a 409 showing the other chang
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,6 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,6 +28,7 @@ from assessments.audit.context import Actor
 from assessments.audit.selectors import activity_for_pilot, integrity_badge
 from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
 from assessments.frameworks.models import GapKey
+from assessments.frameworks.scoring import GapScore, Scorecard
 from assessments.frameworks.selectors import framework_current, framework_diff
 from assessments.organisations.context import current_organisation, organisation_choose
 from assessments.organisations.models import Organisation
@@ -55,8 +59,12 @@ from assessments.pilots.models import (
 )
 from assessments.pilots.selectors import (
     Checklist,
+    ChecklistFilters,
+    ChecklistRow,
     assessment_open,
     checklist,
+    checklist_filter,
+    checklist_row,
     portfolio,
     portfolio_entries,
 )
@@ -238,46 +246,82 @@ def stop_condition_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect("pilot", pk=stop.pilot_id)
 
 
-def _page_context(request: HtmxHttpRequest, pilot: Pilot, data: Checklist, **extra: Any) -> dict[str, Any]:
-    roles = roles_of(user=request.user, organisation=pilot.organisation)
-    actor = Actor.for_user(request.user)
-    gap_filter = request.GET.get("gap", "")
-    blockers_only = request.GET.get("blockers") == "1"
-    rows = [
-        row
-        for row in data.rows
-        if (not gap_filter or row.gap_key == gap_filter) and (not blockers_only or row.blocker_reason)
-    ]
-    members = _members(pilot.organisation)
-    is_open = data.assessment.status not in CLOSED_STATUSES
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at a pilot, worked out once per request."""
+
+    actor: Actor
+    roles: set[str]
+    owns_pilot: bool
+
+    @classmethod
+    def of(cls, request: HtmxHttpRequest, pilot: Pilot) -> Viewer:
+        roles = roles_of(user=request.user, organisation=pilot.organisation)
+        user_pk = request.user.pk
+        return cls(
+            actor=Actor.for_user(request.user),
+            roles=roles,
+            owns_pilot=user_pk in {pilot.technical_owner_id, pilot.business_owner_id},
+        )
+
+    def can_edit(self, pilot: Pilot, row: ChecklistRow) -> bool:
+        if row.response.assessment.status in CLOSED_STATUSES:
+            return False
+        return can_edit_response(self.roles, actor=self.actor, pilot=pilot, response_owner_id=row.response.owner_id)
+
+
+def _scores_context(card: Scorecard) -> dict[str, Any]:
+    return {
+        "card": card,
+        "radar": radar_svg(card.gaps),
+        "overall_band": score_band(card.overall),
+        # A gap with an open blocker is flagged whatever its score: the verdict depends on it.
+        "gap_cards": [(gap, "low" if gap.blocking_open else score_band(gap.score)) for gap in card.gaps],
+    }
+
+
+def _row_context(pilot: Pilot, members: list[User]) -> dict[str, Any]:
+    """What a row (line or expanded editor) needs besides the row itself."""
     return {
         "pilot": pilot,
-        "assessment": data.assessment,
-        "card": data.card,
-        "radar": radar_svg(data.card.gaps),
-        "overall_band": score_band(data.card.overall),
-        "upload_limit": settings.FILE_UPLOAD_MAX_BYTES,
-        # A gap with an open blocker is flagged whatever its score: the verdict depends on it.
-        "gap_cards": [(gap, "low" if gap.blocking_open else score_band(gap.score)) for gap in data.card.gaps],
-        "rows": [
-            (
-                row,
-                is_open and can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=row.response.owner_id),
-            )
-            for row in rows
-        ],
         "members": members,
         "status_choices": ResponseStatus.choices,
+        "today": timezone.localdate(),
+        "upload_limit": settings.FILE_UPLOAD_MAX_BYTES,
+    }
+
+
+def _page_context(
+    request: HtmxHttpRequest, pilot: Pilot, data: Checklist, viewer: Viewer, **extra: Any
+) -> dict[str, Any]:
+    filters = ChecklistFilters.from_query(request.GET)
+    full = request.GET.get("view") == "full"
+    rows = checklist_filter(data.rows, filters=filters, user_pk=request.user.pk, owns_pilot=viewer.owns_pilot)
+    gaps = {gap.key: gap for gap in data.card.gaps}
+    groups: dict[str, tuple[GapScore, str, list[tuple[ChecklistRow, bool]]]] = {}
+    for row in rows:
+        gap = gaps[row.gap_key]
+        band = "low" if gap.blocking_open else score_band(gap.score)
+        groups.setdefault(row.gap_key, (gap, band, []))[2].append((row, viewer.can_edit(pilot, row)))
+    query = filters.query()
+    return {
+        **_row_context(pilot, _members(pilot.organisation)),
+        **_scores_context(data.card),
+        "assessment": data.assessment,
+        "groups": list(groups.values()),
+        "shown": len(rows),
+        "total": len(data.rows),
+        "open_count": sum(1 for row in rows if row.is_open),
+        "filters": filters,
+        "full_view": full,
+        "filter_query": urlencode(query),
+        "full_query": urlencode({**query, "view": "full"}),
         "stop_statuses": StopConditionStatus.choices,
         "gap_choices": GapKey.choices,
-        "gap_filter": gap_filter,
-        "blockers_only": blockers_only,
-        "can_edit_pilot": can_edit_pilot(roles, actor=actor, pilot=pilot),
-        "roles": roles,
+        "can_edit_pilot": can_edit_pilot(viewer.roles, actor=viewer.actor, pilot=pilot),
+        "roles": viewer.roles,
         "stop_form": StopConditionForm(),
         "stage_form": StageForm(initial={"stage": pilot.stage}),
-        "evidence_form": EvidenceForm(),
-        "today": timezone.localdate(),
         **extra,
     }
 
@@ -293,23 +337,55 @@ def _pilot_page(request: HtmxHttpRequest, pilot: Pilot, *, status: int = 200, **
     if assessment is None:
         raise Http404("This pilot has no open assessment.")
     data = checklist(assessment=assessment, today=timezone.localdate())
-    context = _page_context(request, pilot, data)
+    context = _page_context(request, pilot, data, Viewer.of(request, pilot))
+    if request.htmx and request.htmx.target == "checklist":
+        return render(request, "pilots/pilot_detail.html#checklist", {**context, **extra}, status=status)
     context["stop_conditions"] = list(pilot.stop_conditions.all())
     current = framework_current(organisation=pilot.organisation)
     context["newer_framework"] = current if current.pk != assessment.framework_id else None
     context["activity"] = activity_for_pilot(pilot_id=pilot.pk, limit=20)
     context["badge"] = integrity_badge(organisation=pilot.organisation)
     context.update(extra)
-    template = "pilots/pilot_detail.html#checklist" if request.htmx else "pilots/pilot_detail.html"
-    return render(request, template, context, status=status)
+    return render(request, "pilots/pilot_detail.html", context, status=status)
+
+
+def _row_render(
+    request: HtmxHttpRequest,
+    row: ChecklistRow,
+    *,
+    editable: bool,
+    expanded: bool,
+    members: list[User] | None = None,
+    card: Scorecard | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> HttpResponse:
+    """One checklist row, as a line or as its open editor; with ``card``, the scores it moved, out of band."""
+    pilot = row.response.assessment.pilot
+    if members is None:
+        members = _members(pilot.organisation) if expanded and editable else []
+    context = {
+        **_row_context(pilot, members),
+        "row": row,
+        "editable": editable,
+        "expanded": expanded,
+        **(_scores_context(card) | {"oob": True} if card is not None else {}),
+        **extra,
+    }
+    return render(request, "pilots/_row_update.html", context, status=status)
 
 
 def _row_response(request: HtmxHttpRequest, response: Response, *, status: int = 200, **extra: Any) -> HttpResponse:
-    """Re-render one checklist row plus, out of band, the scores it moved."""
+    """A row read afresh (after a refusal or a conflict): its open editor and the current scores."""
     pilot = response.assessment.pilot
-    data = checklist(assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk])
-    context = _page_context(request, pilot, data, oob=True, **extra)
-    return render(request, "pilots/_row_update.html", context, status=status)
+    data = checklist(
+        assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk], with_guidance=True
+    )
+    row = data.rows[0]
+    viewer = Viewer.of(request, pilot)
+    return _row_render(
+        request, row, editable=viewer.can_edit(pilot, row), expanded=True, card=data.card, status=status, **extra
+    )
 
 
 def _closed(request: HtmxHttpRequest, response: Response, exc: AssessmentClosedError) -> HttpResponse:
@@ -320,22 +396,45 @@ def _closed(request: HtmxHttpRequest, response: Response, exc: AssessmentClosedE
     return _row_response(request, response, status=409, closed={"response": response.pk, "message": exc.messages[0]})
 
 
+@require_GET
+@login_required
+def response_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """One criterion: ``?expanded=1`` opens its editor in place, otherwise its one-line summary."""
+    response = _response_for(request, pk)
+    expanded = request.GET.get("expanded") == "1"
+    pilot = response.assessment.pilot
+    data = checklist(
+        assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk], with_guidance=expanded
+    )
+    row = data.rows[0]
+    if not request.htmx:
+        # Without htmx the line's link lands on the pilot page at this criterion, opened.
+        return redirect(f"{reverse('pilot', args=[pilot.pk])}?view=full#row-{response.pk}")
+    return _row_render(request, row, editable=Viewer.of(request, pilot).can_edit(pilot, row), expanded=expanded)
+
+
 @require_POST
 @login_required
 def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Save what was posted (the line's status alone, or the whole editor) in one pass:
+    the service computes the scores once and the fragment is rendered from its result."""
     response = _response_for(request, pk)
     if response.assessment.status in CLOSED_STATUSES:
         return _closed(request, response, AssessmentClosedError(response.assessment))
+    prefix = f"r{response.pk}"
+    expanded = request.POST.get(f"{prefix}-mode") != "line"
     members = _members(response.assessment.pilot.organisation)
-    form = ResponseForm(request.POST, members=members, prefix=f"r{response.pk}")
+    form = ResponseForm(request.POST, members=members, prefix=prefix)
     if not form.is_valid():
         return _row_response(request, response, status=422, row_errors={response.pk: form.errors})
-    data = dict(form.cleaned_data)
+    # Only the fields that were posted change: the line posts its status alone.
+    data = {name: value for name, value in form.cleaned_data.items() if f"{prefix}-{name}" in request.POST}
     version = data.pop("version")
-    owner_id = data.pop("owner")
-    data["owner"] = next((m for m in members if m.pk == owner_id), None)
+    if "owner" in data:
+        owner_id = data.pop("owner")
+        data["owner"] = next((m for m in members if m.pk == owner_id), None)
     try:
-        response = response_update(
+        result = response_update(
             response=response, actor=Actor.for_user(request.user), expected_version=version, **data
         )
     except AssessmentClosedError as exc:
@@ -349,7 +448,16 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
     if not request.htmx:
         return redirect("pilot", pk=response.assessment.pilot_id)
-    return _row_response(request, response, saved=response.pk)
+    row = checklist_row(response=result.response, card=result.card, today=timezone.localdate())
+    return _row_render(
+        request,
+        row,
+        editable=result.still_editable,
+        expanded=expanded,
+        members=members,
+        card=result.card,
+        saved=response.pk,
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -31,7 +31,7 @@ def test_an_admin_copies_edits_and_publishes_a_new_version(admin_client, framewo
     assert admin_client.post(reverse("criterion-new", args=[gap.pk]), new).status_code == 302
     page = admin_client.get(reverse("framework-publish", args=[draft.pk])).content.decode()
     assert "EV-09" in page and "Latency budget evaluated" in page  # added
-    assert "max_evidence_age_days" in page and "applies_to_minimal" in page  # changed fields listed
+    assert "Maximum evidence age (days)" in page and "Applies to minimal-risk pilots" in page  # changed fields
     assert admin_client.post(reverse("framework-publish", args=[draft.pk])).status_code == 302
     draft.refresh_from_db()
     framework.refresh_from_db()

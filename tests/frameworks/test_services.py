@@ -76,3 +76,18 @@ def test_a_stale_in_memory_copy_cannot_sneak_an_edit_past_publication(framework,
     criterion.framework = stale  # still says "draft" in memory
     with pytest.raises(FrameworkImmutableError):
         criterion_update(criterion=criterion, actor=system_actor, title="Sneaky")
+
+
+def test_the_diff_names_changed_fields_by_their_labels(framework, system_actor):
+    from assessments.frameworks.selectors import framework_diff
+
+    draft = framework_copy(framework=framework, actor=system_actor)
+    criterion_update(
+        criterion=draft.criteria.get(code="EV-01"),
+        actor=system_actor,
+        max_evidence_age_days=7,
+        check_kind="eval_pass_rate",
+    )
+    (change,) = framework_diff(old=framework, new=draft).changed
+    assert change.fields == ["check_kind", "max_evidence_age_days"]
+    assert change.labels == ["Automated check", "Maximum evidence age (days)"]

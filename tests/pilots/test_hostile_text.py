@@ -376,8 +376,12 @@ def test_user_text_is_isolated_wherever_it_sits_next_to_other_text(client, users
     assert f"\u203a <bdi>Claims {hostile}</bdi></nav>" in page
     assert f"<bdi>Pause {hostile}</bdi>" in page
     assert f"(<bdi>m {hostile}</bdi>" in page
-    assert f"<strong><bdi>Notes {hostile}</bdi></strong>" in page
     assert "<bdi>owner</bdi> created the pilot" in page
+    # Evidence titles show in the full cards and in a line's open editor.
+    full = client.get(reverse("pilot", args=[pilot.pk]), {"view": "full"}).content.decode()
+    assert f"<strong><bdi>Notes {hostile}</bdi></strong>" in full
+    editor = client.get(reverse("response-row", args=[_row(pilot).pk]), {"expanded": "1"}, HTTP_HX_REQUEST="true")
+    assert f"<strong><bdi>Notes {hostile}</bdi></strong>" in editor.content.decode()
     assert f"<dd><bdi>\u05d3\u05e0\u05d4 {hostile}</bdi></dd>" in page
 
     dashboard = client.get(reverse("home"), {"q": f"Claims {hostile}"}).content.decode()

@@ -67,7 +67,9 @@ def test_not_applicable_without_a_reason_is_refused_and_nothing_changes(pilot, o
 
 def test_a_stale_version_gets_a_conflict_and_keeps_the_first_save(pilot, users, owner_actor):
     response = Response.objects.filter(assessment__pilot=pilot).first()
-    response = response_update(response=response, actor=owner_actor, expected_version=1, owner=users["security"])
+    response = response_update(
+        response=response, actor=owner_actor, expected_version=1, owner=users["security"]
+    ).response
     security = Actor.for_user(users["security"])
     response_update(response=response, actor=security, expected_version=2, status="not_met", justification="No probes")
     stale = Response.objects.get(pk=response.pk)

@@ -45,7 +45,7 @@ EFFECTIVE = dt.date(2026, 11, 1)
 
 def _answer(pilot: Pilot, code: str, actor: Actor, **fields: Any) -> Response:
     response = Response.objects.get(assessment__pilot=pilot, criterion__code=code)
-    return response_update(response=response, actor=actor, expected_version=response.version, **fields)
+    return response_update(response=response, actor=actor, expected_version=response.version, **fields).response
 
 
 @pytest.fixture
