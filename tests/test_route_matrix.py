@@ -123,6 +123,8 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "stop-condition-new": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 302)},
     "stop-condition-status": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 302)},
     "response-save": {"GET": NOT_ALLOWED, "POST": only(RESPONSE_EDITORS, 200)},
+    # A line opened or closed in place; without htmx it leads to the pilot page at that criterion.
+    "response-row": {"GET": only(MEMBERS, 302), "POST": NOT_ALLOWED},
     "evidence-new": {"GET": only(RESPONSE_EDITORS, 200), "POST": only(RESPONSE_EDITORS, 200)},
     "evidence-download": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
     # The framework editor and the members page: administrators only.
@@ -364,6 +366,7 @@ URL_ARGS: dict[str, Args] = {
     "stop-condition-new": lambda w, a: {"pk": w.pilot.pk},
     "stop-condition-status": lambda w, a: {"pk": w.stop.pk},
     "response-save": lambda w, a: {"pk": w.response_for(a).pk},
+    "response-row": lambda w, a: {"pk": w.response_for(a).pk},
     "evidence-new": lambda w, a: {"pk": w.response_for(a).pk},
     "evidence-download": lambda w, a: {"pk": w.evidence.pk},
     "framework-detail": lambda w, a: {"pk": w.published.pk},
