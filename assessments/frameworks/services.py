@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict, Unpack
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,6 +21,7 @@ from assessments.frameworks.models import (
     RegulatoryMapping,
     RiskTier,
 )
+from assessments.model_update import model_update
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import can_administer, require, require_member
 
@@ -40,21 +41,34 @@ class FrameworkDraftExistsError(ValidationError):
         )
 
 
-CRITERION_FIELDS = (
-    "code",
-    "title",
-    "guidance",
-    "cost_if_missing",
-    "severity",
-    "evidence_expected",
-    "check_kind",
-    "max_evidence_age_days",
-    "applies_to_minimal",
-    "applies_to_limited",
-    "applies_to_high",
-    "order",
-)
-GAP_FIELDS = ("name", "weight", "description")
+class GapFields(TypedDict, total=False):
+    """What an editor may change on a gap (its key and position are fixed)."""
+
+    name: str
+    weight: int
+    description: str
+
+
+class CriterionFields(TypedDict, total=False):
+    """What an editor may set on a criterion; the model's validation says which are required."""
+
+    code: str
+    title: str
+    guidance: str
+    cost_if_missing: str
+    severity: str
+    evidence_expected: str
+    check_kind: str
+    max_evidence_age_days: int
+    applies_to_minimal: bool
+    applies_to_limited: bool
+    applies_to_high: bool
+    order: int
+
+
+# The same names as plain tuples, in the order declared, for snapshots, copies and diffs.
+GAP_FIELDS: tuple[str, ...] = tuple(GapFields.__annotations__)
+CRITERION_FIELDS: tuple[str, ...] = tuple(CriterionFields.__annotations__)
 
 
 def _require_admin(actor: Actor, organisation_id: int) -> None:
@@ -226,30 +240,27 @@ def framework_publish(*, framework: Framework, actor: Actor) -> Framework:
 
 
 @transaction.atomic
-def gap_update(*, gap: Gap, actor: Actor, **fields: Any) -> Gap:
+def gap_update(*, gap: Gap, actor: Actor, **changes: Unpack[GapFields]) -> Gap:
+    """Change a draft's gap. The event lists what changed; a save that changes nothing records nothing."""
     _require_admin(actor, gap.framework.organisation_id)
     _ensure_draft(gap.framework)
-    unknown = set(fields) - set(GAP_FIELDS)
-    if unknown:
-        raise ValidationError(f"Gaps have no editable field {', '.join(sorted(unknown))}.")
     before = snapshot(gap, GAP_FIELDS)
-    for name, value in fields.items():
-        setattr(gap, name, value)
-    gap.full_clean()
-    gap.save()
-    audit_record(
-        organisation=gap.framework.organisation,
-        actor=actor,
-        action="gap.updated",
-        object_type="gap",
-        object_id=gap.pk,
-        changes=diff_fields(before=before, after=snapshot(gap, GAP_FIELDS)),
-    )
+    gap, changed = model_update(instance=gap, fields=GAP_FIELDS, data=changes)
+    if changed:
+        audit_record(
+            organisation=gap.framework.organisation,
+            actor=actor,
+            action="gap.updated",
+            object_type="gap",
+            object_id=gap.pk,
+            changes=diff_fields(before=before, after=snapshot(gap, GAP_FIELDS)),
+        )
     return gap
 
 
 @transaction.atomic
-def criterion_create(*, gap: Gap, actor: Actor, **fields: Any) -> Criterion:
+def criterion_create(*, gap: Gap, actor: Actor, **fields: Unpack[CriterionFields]) -> Criterion:
+    """Add a criterion to a draft's gap."""
     _require_admin(actor, gap.framework.organisation_id)
     _ensure_draft(gap.framework)
     criterion = Criterion(framework=gap.framework, gap=gap, **fields)
@@ -267,25 +278,21 @@ def criterion_create(*, gap: Gap, actor: Actor, **fields: Any) -> Criterion:
 
 
 @transaction.atomic
-def criterion_update(*, criterion: Criterion, actor: Actor, **fields: Any) -> Criterion:
+def criterion_update(*, criterion: Criterion, actor: Actor, **changes: Unpack[CriterionFields]) -> Criterion:
+    """Change a draft's criterion. The event lists what changed; a save that changes nothing records nothing."""
     _require_admin(actor, criterion.framework.organisation_id)
     _ensure_draft(criterion.framework)
-    unknown = set(fields) - set(CRITERION_FIELDS)
-    if unknown:
-        raise ValidationError(f"Criteria have no editable field {', '.join(sorted(unknown))}.")
     before = snapshot(criterion, CRITERION_FIELDS)
-    for name, value in fields.items():
-        setattr(criterion, name, value)
-    criterion.full_clean()
-    criterion.save()
-    audit_record(
-        organisation=criterion.framework.organisation,
-        actor=actor,
-        action="criterion.updated",
-        object_type="criterion",
-        object_id=criterion.pk,
-        changes=diff_fields(before=before, after=snapshot(criterion, CRITERION_FIELDS)),
-    )
+    criterion, changed = model_update(instance=criterion, fields=CRITERION_FIELDS, data=changes)
+    if changed:
+        audit_record(
+            organisation=criterion.framework.organisation,
+            actor=actor,
+            action="criterion.updated",
+            object_type="criterion",
+            object_id=criterion.pk,
+            changes=diff_fields(before=before, after=snapshot(criterion, CRITERION_FIELDS)),
+        )
     return criterion
 
 

@@ -91,3 +91,17 @@ def test_the_diff_names_changed_fields_by_their_labels(framework, system_actor):
     (change,) = framework_diff(old=framework, new=draft).changed
     assert change.fields == ["check_kind", "max_evidence_age_days"]
     assert change.labels == ["Automated check", "Maximum evidence age (days)"]
+
+
+def test_an_update_records_what_changed_and_a_save_without_changes_records_nothing(framework, system_actor):
+    from assessments.audit.models import AuditEvent
+
+    draft = framework_copy(framework=framework, actor=system_actor)
+    criterion = draft.criteria.get(code="EV-01")
+    events = AuditEvent.objects.count()
+    criterion_update(criterion=criterion, actor=system_actor, title=criterion.title, max_evidence_age_days=30)
+    event = AuditEvent.objects.filter(organisation=framework.organisation).latest("sequence")
+    assert (event.action, event.changes) == ("criterion.updated", {"max_evidence_age_days": [180, 30]})
+    criterion_update(criterion=criterion, actor=system_actor, title=criterion.title, max_evidence_age_days=30)
+    gap_update(gap=criterion.gap, actor=system_actor, weight=criterion.gap.weight)
+    assert AuditEvent.objects.count() == events + 1
