@@ -6,8 +6,10 @@ from drf_spectacular.views import SpectacularAPIView
 
 from assessments.organisations.api import IsMember
 from assessments.organisations.auth import ThrottledLoginView
+from readiness.views import favicon
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     # The admin signs in through the same throttled view as everyone else.
     path("admin/login/", ThrottledLoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),

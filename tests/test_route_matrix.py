@@ -151,6 +151,8 @@ EXPECTED: dict[str, dict[str, Cells]] = {
         "GET": cells((ANON, (401, 403)), (SIGNED_IN, 200)),
         "POST": cells((ANON, (401, 403, 405)), (SIGNED_IN, 405)),
     },
+    # The icon browsers ask for at the site root: public.
+    "favicon": {"GET": everyone(200), "POST": NOT_ALLOWED},
     # Signing in and out, and passwords: public pages, except changing one's password.
     "login": {"GET": everyone(200), "POST": everyone(302)},
     "admin-login": {"GET": everyone(200), "POST": everyone(302)},
