@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -251,3 +255,69 @@ def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
         changes={"status": [InvitationStatus.PENDING, InvitationStatus.REVOKED]},
     )
     return locked
+
+
+@dataclass(frozen=True)
+class InviteOutcome:
+    """What inviting an address did.
+
+    ``account_created``: nobody had the address; ``user`` is the new account (its owner
+    still needs the email that lets them choose a password). ``roles_added``: a member
+    here has it; ``memberships`` are the roles they lacked (perhaps none). ``invitation_sent``:
+    an account elsewhere has it; it joins only by accepting ``invitation``, and ``user``
+    stays None because who holds the address is not the inviting organisation's business.
+    """
+
+    kind: Literal["account_created", "roles_added", "invitation_sent"]
+    user: User | None = None
+    memberships: tuple[Membership, ...] = ()
+    invitation: Invitation | None = None
+
+
+@transaction.atomic
+def member_invite(
+    *,
+    organisation: Organisation,
+    email: str,
+    username: str,
+    first_name: str,
+    last_name: str,
+    roles: list[str],
+    actor: Actor,
+    accept_url: str,
+) -> InviteOutcome:
+    """Invite ``email`` to ``organisation`` with ``roles``: a new account, more roles, or an invitation.
+
+    Composed of ``user_create``, ``membership_grant`` and ``invitation_create``, so it
+    records one audit event per account, role or invitation it makes, and all of them or
+    none (one transaction). ``username``, ``first_name`` and ``last_name`` are used only
+    for a new account.
+    """
+    _require_admin(actor, organisation)
+    wanted = list(dict.fromkeys(roles))
+    if not wanted or any(role not in Role.values for role in wanted):
+        raise ValidationError({"roles": "Choose at least one known role."})
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = user_create(
+            organisation=organisation,
+            username=username,
+            email=email,
+            # Nobody knows this password; the invitee sets their own from the email.
+            password=secrets.token_urlsafe(32),
+            first_name=first_name,
+            last_name=last_name,
+            actor=actor,
+        )
+        granted = [membership_grant(organisation=organisation, user=user, role=r, actor=actor) for r in wanted]
+        return InviteOutcome(kind="account_created", user=user, memberships=tuple(granted))
+    held = set(Membership.objects.filter(organisation=organisation, user=user).values_list("role", flat=True))
+    if held:
+        granted = [
+            membership_grant(organisation=organisation, user=user, role=r, actor=actor) for r in wanted if r not in held
+        ]
+        return InviteOutcome(kind="roles_added", user=user, memberships=tuple(granted))
+    invitation = invitation_create(
+        organisation=organisation, invitee=user, email=email, roles=wanted, actor=actor, accept_url=accept_url
+    )
+    return InviteOutcome(kind="invitation_sent", invitation=invitation)

@@ -6,7 +6,7 @@ from assessments.organisations import views
 
 urlpatterns = [
     path("members/", views.members, name="members"),
-    path("members/invite/", views.member_invite, name="member-invite"),
+    path("members/invite/", views.member_invite_view, name="member-invite"),
     path("members/<int:user_id>/roles/", views.member_role_grant, name="member-role-grant"),
     path("memberships/<int:membership_id>/revoke/", views.member_role_revoke, name="member-role-revoke"),
     path("members/invitations/<int:pk>/revoke/", views.invitation_revoke_view, name="invitation-revoke"),

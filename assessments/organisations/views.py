@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,12 +25,11 @@ from assessments.organisations.selectors import (
 )
 from assessments.organisations.services import (
     invitation_accept,
-    invitation_create,
     invitation_decline,
     invitation_revoke,
+    member_invite,
     membership_grant,
     membership_revoke,
-    user_create,
 )
 from readiness.http import HtmxHttpRequest, form_attach_errors
 
@@ -67,64 +63,47 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
     return _page(request, _admin_org(request), InviteForm())
 
 
+def _set_password_mail(request: HtmxHttpRequest, user: User) -> None:
+    """Django's reset email, worded as an invitation: it needs the request for the link's host and scheme."""
+    reset = PasswordResetForm({"email": user.email})
+    if reset.is_valid():
+        reset.save(
+            request=request,
+            use_https=request.is_secure(),
+            subject_template_name="registration/invite_subject.txt",
+            email_template_name="registration/invite_email.html",
+        )
+
+
 @require_POST
 @login_required
-def member_invite(request: HtmxHttpRequest) -> HttpResponse:
-    """Invite by email: a new address gets an account here; an existing account gets an invitation to accept."""
+def member_invite_view(request: HtmxHttpRequest) -> HttpResponse:
+    """Invite by email; the service decides between a new account, more roles and an invitation."""
     organisation = _admin_org(request)
     form = InviteForm(request.POST)
     if not form.is_valid():
         return _page(request, organisation, form, status=422)
-    actor = Actor.for_user(request.user)
     data = form.cleaned_data
-    user = User.objects.filter(email__iexact=data["email"]).first()
     try:
-        with transaction.atomic():
-            if user is None:
-                user = user_create(
-                    organisation=organisation,
-                    username=data["username"],
-                    email=data["email"],
-                    # Nobody knows this password; the invitee sets their own from the email.
-                    password=secrets.token_urlsafe(32),
-                    first_name=data["first_name"],
-                    last_name=data["last_name"],
-                    actor=actor,
-                )
-                for role in data["roles"]:
-                    membership_grant(organisation=organisation, user=user, role=role, actor=actor)
-                created = True
-            elif Membership.objects.filter(organisation=organisation, user=user).exists():
-                held = set(
-                    Membership.objects.filter(organisation=organisation, user=user).values_list("role", flat=True)
-                )
-                for role in data["roles"]:
-                    if role not in held:
-                        membership_grant(organisation=organisation, user=user, role=role, actor=actor)
-                messages.success(request, f"{user.get_username()} is already a member; roles added.")
-                return redirect("members")
-            else:
-                invitation_create(
-                    organisation=organisation,
-                    invitee=user,
-                    email=data["email"],
-                    roles=data["roles"],
-                    actor=actor,
-                    accept_url=request.build_absolute_uri(reverse("invitations")),
-                )
-                created = False
+        outcome = member_invite(
+            organisation=organisation,
+            email=data["email"],
+            username=data["username"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            roles=data["roles"],
+            actor=Actor.for_user(request.user),
+            accept_url=request.build_absolute_uri(reverse("invitations")),
+        )
     except ValidationError as exc:
         form_attach_errors(form, exc)
         return _page(request, organisation, form, status=422)
-    if created:
-        reset = PasswordResetForm({"email": user.email})
-        if reset.is_valid():
-            reset.save(
-                request=request,
-                use_https=request.is_secure(),
-                subject_template_name="registration/invite_subject.txt",
-                email_template_name="registration/invite_email.html",
-            )
+    if outcome.kind == "roles_added" and outcome.user is not None:
+        added = "roles added" if outcome.memberships else "they already hold those roles"
+        messages.success(request, f"{outcome.user.get_username()} is already a member; {added}.")
+        return redirect("members")
+    if outcome.kind == "account_created" and outcome.user is not None:
+        _set_password_mail(request, outcome.user)
     # The same words either way: whether the address already has an account elsewhere
     # is not this organisation's business.
     messages.success(request, f"Invitation sent to {data['email']}.")

@@ -31,16 +31,23 @@ SERVICE_MODULES = [
 # Helpers that are not writes of their own: audit_record *is* the event; the rest
 # build its payload. audit_chain_start runs inside organisation_create.
 NOT_WRITES = {"audit_record", "audit_chain_start", "diff_fields", "snapshot", "created_changes"}
+# Services made of other services: they record one event per row they create (each
+# through the service that creates it), so they are walked case by case below instead.
+COMPOSITES = {"member_invite"}
 
 
-def _public_functions() -> set[str]:
+def _all_public_functions() -> set[str]:
     names = set()
     for module_name in SERVICE_MODULES:
         module = importlib.import_module(module_name)
         for name, obj in inspect.getmembers(module, inspect.isfunction):
             if obj.__module__ == module_name and not name.startswith("_"):
                 names.add(name)
-    return names - NOT_WRITES
+    return names
+
+
+def _public_functions() -> set[str]:
+    return _all_public_functions() - NOT_WRITES - COMPOSITES
 
 
 def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
@@ -219,6 +226,8 @@ def raw_spec():
 
 def test_the_walk_covers_every_service():
     assert set(ORDER) == _public_functions(), "add the new service to ORDER and INVOCATIONS"
+    assert _all_public_functions() >= COMPOSITES, "a composite that is no longer a service"
+    assert {name for name, _ in COMPOSITE_CASES} == COMPOSITES, "walk every composite below"
 
 
 def test_every_writing_service_records_exactly_one_event(ctx):
@@ -229,6 +238,60 @@ def test_every_writing_service_records_exactly_one_event(ctx):
         calls[name]()
         added = AuditEvent.objects.count() - before
         assert added == 1, f"{name} recorded {added} audit events"
+
+
+# --- composites: one event per row created, each by the service that creates it ----------
+
+
+def _invite(ctx: dict[str, Any], email: str, roles: list[str], username: str = "invitee") -> Any:
+    from assessments.organisations.services import member_invite
+
+    return member_invite(
+        organisation=ctx["org"],
+        email=email,
+        username=username,
+        first_name="",
+        last_name="",
+        roles=roles,
+        actor=ctx["admin"],
+        accept_url="http://testserver/invitations/",
+    )
+
+
+def _created_by_invite(ctx: dict[str, Any], case: str) -> list[tuple[str, int]]:
+    """Call member_invite for ``case``; the (action, object id) each created row should have recorded."""
+    users = ctx["users"]
+    if case == "a new address":
+        outcome = _invite(ctx, "new@walk.test", ["risk", "product"])
+        return [("user.created", outcome.user.pk)] + [("membership.granted", m.pk) for m in outcome.memberships]
+    if case == "a member here":
+        outcome = _invite(ctx, users["viewer"].email, ["viewer", "risk", "product"])
+        assert len(outcome.memberships) == 2  # viewer was held already
+        return [("membership.granted", m.pk) for m in outcome.memberships]
+    if case == "a member here holding every role asked":
+        assert _invite(ctx, users["viewer"].email, ["viewer"]).memberships == ()
+        return []
+    outcome = _invite(ctx, ctx["stranger"].email, ["risk"])
+    return [("invitation.created", outcome.invitation.pk)]
+
+
+COMPOSITE_CASES = [
+    ("member_invite", "a new address"),
+    ("member_invite", "a member here"),
+    ("member_invite", "a member here holding every role asked"),
+    ("member_invite", "an account elsewhere"),
+]
+
+
+@pytest.mark.parametrize(("service", "case"), COMPOSITE_CASES)
+def test_a_composite_records_one_event_per_row_it_creates(ctx, service, case):
+    assert service == "member_invite"
+    before = set(AuditEvent.objects.values_list("pk", flat=True))
+    expected = _created_by_invite(ctx, case)
+    recorded = AuditEvent.objects.exclude(pk__in=before).order_by("sequence")
+    assert [(e.organisation_id, e.action, int(e.object_id)) for e in recorded] == [
+        (ctx["org"].pk, action, object_id) for action, object_id in expected
+    ]
 
 
 # --- the admin: no domain write may go around the services -----------------------------
