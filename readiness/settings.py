@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "assessments.audit.middleware.RequestIdMiddleware",
     "assessments.organisations.middleware.OrganisationChoiceMiddleware",
+    # Bodiless 405s and 409s get a page; after the middleware that page needs (session, user, CSP nonce).
+    "readiness.errors.ErrorPageMiddleware",
     # Last in the list but before any view reads the body (CSRF reads it in process_view),
     # and after the middleware the 413 page needs (session, user, CSP nonce).
     "readiness.limits.RequestSizeLimitMiddleware",

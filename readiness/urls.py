@@ -22,4 +22,7 @@ urlpatterns = [
     path("", include("assessments.pilots.urls")),
 ]
 
+handler400 = "readiness.errors.bad_request"
 handler403 = "readiness.errors.permission_denied"
+handler404 = "readiness.errors.page_not_found"
+handler500 = "readiness.errors.server_error"
