@@ -6,12 +6,13 @@ a row for it: per method, what each actor gets. The table states the product's r
 
 - anonymous people are sent to sign in; the API schema refuses them;
 - viewers read (dashboard, pilot page, exports, downloads) and edit nothing;
+- every member reads the frameworks, drafts included, and each criterion's own page;
 - a pilot's owners edit its profile, stage, stop conditions, every response and its
   evidence, and move it to a newer framework version;
 - delivery, security, risk and product edit only the responses they are named owner of;
 - someone with the owner role edits nothing of a pilot they do not own, not even a
   criterion they are named owner of (criterion ownership is for reviewer roles);
-- administrators edit any pilot's profile and manage frameworks and members, but do
+- administrators edit any pilot's profile, edit frameworks and manage members, but do
   not edit responses of pilots they do not own;
 - an administrator of another organisation gets 404 for everything of this one.
 
@@ -127,9 +128,11 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "response-row": {"GET": only(MEMBERS, 302), "POST": NOT_ALLOWED},
     "evidence-new": {"GET": only(RESPONSE_EDITORS, 200), "POST": only(RESPONSE_EDITORS, 200)},
     "evidence-download": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
-    # The framework editor and the members page: administrators only.
-    "framework-list": {"GET": only(ADMINS, 200, outsider=200), "POST": NOT_ALLOWED},
-    "framework-detail": {"GET": only(ADMINS, 200), "POST": NOT_ALLOWED},
+    # Frameworks: every member reads them (the outsider sees their own organisation's list);
+    # the editor and the members page are for administrators only.
+    "framework-list": {"GET": only(MEMBERS, 200, outsider=200), "POST": NOT_ALLOWED},
+    "framework-detail": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "criterion-detail": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
     "framework-copy": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302)},
     "framework-publish": {"GET": only(ADMINS, 200), "POST": only(ADMINS, 302)},
     "gap-edit": {"GET": only(ADMINS, 200), "POST": only(ADMINS, 302)},
@@ -376,6 +379,7 @@ URL_ARGS: dict[str, Args] = {
     "framework-publish": lambda w, a: {"pk": w.draft.pk},
     "gap-edit": lambda w, a: {"pk": w.gap.pk},
     "criterion-new": lambda w, a: {"gap_pk": w.gap.pk},
+    "criterion-detail": lambda w, a: {"pk": w.criterion.pk},  # a draft's: readable by every member too
     "criterion-edit": lambda w, a: {"pk": w.criterion.pk},
     "criterion-delete": lambda w, a: {"pk": w.criterion.pk},
     "member-role-grant": lambda w, a: {"user_id": w.spare.pk},

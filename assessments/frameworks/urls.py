@@ -11,6 +11,7 @@ urlpatterns = [
     path("frameworks/<int:pk>/publish/", views.framework_publish_view, name="framework-publish"),
     path("gaps/<int:pk>/edit/", views.gap_edit, name="gap-edit"),
     path("gaps/<int:gap_pk>/criteria/new/", views.criterion_new, name="criterion-new"),
+    path("criteria/<int:pk>/", views.criterion_detail, name="criterion-detail"),
     path("criteria/<int:pk>/edit/", views.criterion_edit, name="criterion-edit"),
     path("criteria/<int:pk>/delete/", views.criterion_remove, name="criterion-delete"),
 ]

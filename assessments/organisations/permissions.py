@@ -1,13 +1,13 @@
 """Who may do what. Services call these before writing, so a forged request is
 refused even when the page never showed the button.
 
-- viewers read;
+- every member reads their organisation's pilots and frameworks; viewers only read;
 - owners create pilots, and edit the pilots (profile, stage, stop conditions,
   responses, evidence, framework moves) they own — and nothing of other pilots,
   even a criterion they are named owner of there;
 - delivery, security, risk and product (``REVIEWER_ROLES``) edit the responses
   (and their evidence) they are named owner of;
-- admins manage frameworks and members and may edit any pilot's profile, stage,
+- admins edit frameworks, manage members and may edit any pilot's profile, stage,
   stop conditions and framework version; they edit responses only as one of the above.
 Nobody sees or touches another organisation's data.
 """

@@ -1,5 +1,6 @@
-"""The framework editor pages end to end: the whole copy-edit-publish journey, who may
-reach each page, what a frozen version refuses, accessible forms and a flat query count."""
+"""The framework pages end to end: every member reads them, administrators alone edit; the
+whole copy-edit-publish journey, what a frozen version refuses, accessible forms and a
+flat query count."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from assessments.audit.context import Actor
 from assessments.audit.models import AuditEvent
@@ -69,13 +71,22 @@ def draft(framework, users) -> Framework:
     return framework_copy(framework=framework, actor=Actor.for_user(users["admin"]))
 
 
-def _routes(framework: Framework, draft: Framework) -> list[tuple[str, str]]:
+def _reading_routes(framework: Framework, draft: Framework) -> list[tuple[str, str]]:
+    """(method, url) for every page any member reads, a draft's as well as a published version's."""
+    return [
+        ("get", reverse("framework-list")),
+        ("get", reverse("framework-detail", args=[framework.pk])),
+        ("get", reverse("framework-detail", args=[draft.pk])),
+        ("get", reverse("criterion-detail", args=[framework.criteria.get(code="EV-01").pk])),
+        ("get", reverse("criterion-detail", args=[draft.criteria.get(code="EV-01").pk])),
+    ]
+
+
+def _editing_routes(framework: Framework, draft: Framework) -> list[tuple[str, str]]:
     """(method, url) for every editor page, aimed at the draft where the page edits."""
     gap = draft.gaps.get(key="evals")
     criterion = draft.criteria.get(code="EV-01")
     return [
-        ("get", reverse("framework-list")),
-        ("get", reverse("framework-detail", args=[framework.pk])),
         ("post", reverse("framework-copy", args=[framework.pk])),
         ("get", reverse("framework-publish", args=[draft.pk])),
         ("post", reverse("framework-publish", args=[draft.pk])),
@@ -87,6 +98,10 @@ def _routes(framework: Framework, draft: Framework) -> list[tuple[str, str]]:
         ("post", reverse("criterion-new", args=[gap.pk])),
         ("post", reverse("criterion-delete", args=[criterion.pk])),
     ]
+
+
+def _routes(framework: Framework, draft: Framework) -> list[tuple[str, str]]:
+    return _reading_routes(framework, draft) + _editing_routes(framework, draft)
 
 
 def test_an_admin_copies_edits_and_publishes_through_the_pages(admin_client, framework):
@@ -202,15 +217,20 @@ def test_a_published_version_refuses_every_edit_and_nothing_changes(admin_client
     response = admin_client.post(url, data)
 
     # Delete answers with a redirect and the refusal as a message; the edit forms are never shown
-    # for a published version (409, on GET too); publishing again answers 422 in place.
+    # for a published version (a post is a 409; asking for the page leads to the read-only one);
+    # publishing again answers 422 in place.
     if route == "criterion-delete":
         assert response.status_code == 302
     elif route in {"gap-edit", "criterion-edit", "criterion-new"}:
         assert response.status_code == 409
         assert "copy it to a new draft" in response.content.decode()
         shown = admin_client.get(url)
-        assert shown.status_code == 409
-        assert "<form" not in shown.content.decode().split('id="main"')[1]
+        read_only = "criterion-detail" if route == "criterion-edit" else "framework-detail"
+        target = criterion.pk if route == "criterion-edit" else framework.pk
+        assert (shown.status_code, shown["Location"]) == (302, reverse(read_only, args=[target]))
+        page = admin_client.get(shown["Location"]).content.decode()
+        assert "copy it to a new draft to change it" in page
+        assert 'name="title"' not in page and 'name="weight"' not in page
     else:
         assert response.status_code == 422
         assert "copy it to a new draft" in response.content.decode()
@@ -280,7 +300,7 @@ def test_a_duplicate_code_in_a_draft_is_refused_with_a_message(admin_client, dra
 
 @pytest.mark.parametrize("role", NON_ADMIN_ROLES)
 def test_non_admins_get_403_on_every_editor_page_and_nothing_changes(client, users, framework, draft, role):
-    routes = _routes(framework, draft)
+    routes = _editing_routes(framework, draft)
     before = (Framework.objects.count(), Criterion.objects.count(), _snapshot(draft), AuditEvent.objects.count())
     client.force_login(users[role])
     for method, url in routes:
@@ -315,6 +335,7 @@ def test_another_organisations_frameworks_are_not_found(admin_client, org, other
 def test_reading_pages_refuse_posts_and_actions_refuse_gets(admin_client, framework):
     assert admin_client.post(reverse("framework-list")).status_code == 405
     assert admin_client.post(reverse("framework-detail", args=[framework.pk])).status_code == 405
+    assert admin_client.post(reverse("criterion-detail", args=[framework.criteria.first().pk])).status_code == 405
     assert admin_client.get(reverse("framework-copy", args=[framework.pk])).status_code == 405
     assert Framework.objects.count() == 1
 
@@ -340,12 +361,15 @@ class _Controls(HTMLParser):
         self.inline.extend(f"{tag}[{name}]" for name in attributes if name == "style" or name.startswith("on"))
 
 
-@pytest.mark.parametrize("page", ["list", "detail", "publish", "gap-edit", "criterion-edit", "criterion-new"])
+@pytest.mark.parametrize(
+    "page", ["list", "detail", "criterion", "publish", "gap-edit", "criterion-edit", "criterion-new"]
+)
 def test_every_control_is_labelled_and_nothing_is_inline(admin_client, framework, draft, page):
     gap = draft.gaps.get(key="evals")
     url = {
         "list": reverse("framework-list"),
         "detail": reverse("framework-detail", args=[draft.pk]),
+        "criterion": reverse("criterion-detail", args=[draft.criteria.get(code="EV-01").pk]),
         "publish": reverse("framework-publish", args=[draft.pk]),
         "gap-edit": reverse("gap-edit", args=[gap.pk]),
         "criterion-edit": reverse("criterion-edit", args=[draft.criteria.get(code="EV-01").pk]),
@@ -414,3 +438,93 @@ def test_the_list_page_query_count_does_not_grow_with_versions(
     assert _queries(admin_client, reverse("framework-list")) == one
     with django_assert_max_num_queries(9):
         admin_client.get(reverse("framework-list"))
+
+
+# --- reading: every member -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", NON_ADMIN_ROLES)
+def test_every_member_reads_every_framework_page_without_edit_controls(client, users, framework, draft, role):
+    client.force_login(users[role])
+    for _, url in _reading_routes(framework, draft):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        for control in ("Copy to new draft", "Review and publish", "Edit gap", "Add criterion", "/edit/", "/delete/"):
+            assert control not in page, (url, control)
+
+
+def test_the_framework_page_shows_each_criterion_in_full_and_links_to_its_own_page(client, users, framework):
+    client.force_login(users["viewer"])
+    page = client.get(reverse("framework-detail", args=[framework.pk])).content.decode()
+    for criterion in framework.criteria.prefetch_related("mappings"):
+        assert reverse("criterion-detail", args=[criterion.pk]) in page
+        for text in (criterion.guidance, criterion.evidence_expected, criterion.cost_if_missing):
+            assert escape(text) in page
+        assert criterion.get_severity_display() in page
+        if criterion.check_kind:
+            assert criterion.get_check_kind_display() in page
+        for mapping in criterion.mappings.all():
+            assert f"{mapping.get_scheme_display()} {mapping.reference}" in page
+
+
+def test_a_criterion_page_shows_everything_about_it_read_only(client, users, framework):
+    criterion = framework.criteria.exclude(check_kind="").prefetch_related("mappings").first()
+    assert criterion is not None and criterion.mappings.exists()
+    client.force_login(users["viewer"])
+    response = client.get(reverse("criterion-detail", args=[criterion.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    for text in (
+        criterion.code,
+        criterion.title,
+        criterion.gap.name,
+        criterion.get_severity_display(),
+        criterion.get_check_kind_display(),
+        "Maximum evidence age (days)",
+        str(criterion.max_evidence_age_days),
+        ", ".join(criterion.risk_tiers),
+        "cannot change",
+    ):
+        assert escape(text) in page, text
+    for text in (criterion.guidance, criterion.evidence_expected, criterion.cost_if_missing):
+        assert escape(text).replace("\n", "<br>") in page
+    for mapping in criterion.mappings.all():
+        assert escape(mapping.reference) in page and escape(mapping.title) in page
+    assert "<form" not in page.split('id="main"')[1]
+
+
+def test_an_admin_on_a_draft_criterion_page_may_edit_or_delete_it(admin_client, framework, draft):
+    criterion = draft.criteria.get(code="EV-01")
+    page = admin_client.get(reverse("criterion-detail", args=[criterion.pk])).content.decode()
+    assert reverse("criterion-edit", args=[criterion.pk]) in page
+    assert reverse("criterion-delete", args=[criterion.pk]) in page
+    published = admin_client.get(reverse("criterion-detail", args=[framework.criteria.get(code="EV-01").pk]))
+    assert "/edit/" not in published.content.decode() and "/delete/" not in published.content.decode()
+
+
+def test_the_criterion_page_query_count_is_small(client, users, framework, django_assert_max_num_queries):
+    url = reverse("criterion-detail", args=[framework.criteria.first().pk])
+    client.force_login(users["viewer"])
+    with django_assert_max_num_queries(10):
+        assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("role", [*NON_ADMIN_ROLES, Role.ADMIN])
+def test_frameworks_are_in_the_top_navigation_for_every_member(client, users, role):
+    client.force_login(users[role])
+    page = client.get(reverse("home")).content.decode()
+    assert f'<a href="{reverse("framework-list")}">Frameworks</a>' in page
+    assert (f'<a href="{reverse("members")}">Members</a>' in page) is (role == Role.ADMIN)
+
+
+def test_a_criterion_form_with_bad_input_explains_itself(admin_client, draft):
+    gap = draft.gaps.get(key="cost")
+    count = draft.criteria.count()
+    response = admin_client.post(
+        reverse("criterion-new", args=[gap.pk]), {"code": "CO-01", "title": "", "severity": "urgent"}
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "This field is required." in body and "Select a valid choice" in body
+    assert draft.criteria.count() == count
