@@ -11,6 +11,12 @@ def membership(request: HttpRequest) -> dict[str, object]:
     """The current organisation, the user's roles in it, and their other organisations."""
     if not request.user.is_authenticated:
         return {}
+    headers = request.headers
+    if headers.get("HX-Request") == "true" and not (
+        headers.get("HX-Boosted") or headers.get("HX-History-Restore-Request")
+    ):
+        # An htmx fragment (a row, a form) has no header to fill: spare its queries.
+        return {}
     mine = list(organisations_for_user(user=request.user))
     invitations = invitations_pending(user=request.user).count()
     try:

@@ -327,18 +327,14 @@ def checklist(
     assessment: Assessment,
     today: dt.date,
     response_ids: Sequence[int] | None = None,
-    with_guidance: bool = False,
 ) -> Checklist:
-    """Everything the pilot page shows about an assessment, in three queries (four with the
-    criteria's regulatory mappings, which only an expanded editor shows)."""
+    """Everything the pilot page shows about an assessment, in two queries."""
     tier = assessment.pilot.risk_tier
     responses = (
         Response.objects.filter(assessment=assessment)
         .select_related("criterion__gap", "owner", "updated_by")
         .order_by("criterion__gap__order", "criterion__order")
     )
-    if with_guidance:
-        responses = responses.prefetch_related("criterion__mappings")
     evidence_by_response: dict[int, list[Evidence]] = defaultdict(list)
     for item in Evidence.objects.filter(response__assessment=assessment).select_related("added_by"):
         evidence_by_response[item.response_id].append(item)

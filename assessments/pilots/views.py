@@ -117,9 +117,7 @@ def _pilot_for_edit(request: HtmxHttpRequest, pk: int) -> Pilot:
 
 def _response_for(request: HtmxHttpRequest, pk: int) -> Response:
     return get_object_or_404(
-        Response.objects.select_related(
-            "assessment__pilot__organisation", "criterion__gap", "owner", "updated_by"
-        ).prefetch_related("criterion__mappings"),
+        Response.objects.select_related("assessment__pilot__organisation", "criterion__gap", "owner", "updated_by"),
         pk=pk,
         assessment__pilot__organisation__in=organisations_for_user(user=request.user),
     )
@@ -364,9 +362,12 @@ def _row_render(
     pilot = row.response.assessment.pilot
     if members is None:
         members = _members(pilot.organisation) if expanded and editable else []
+    gap = next((g for g in card.gaps if g.key == row.gap_key), None) if card is not None else None
     context = {
         **_row_context(pilot, members),
         "row": row,
+        "row_gap": gap,
+        "row_gap_band": ("low" if gap.blocking_open else score_band(gap.score)) if gap else "na",
         "editable": editable,
         "expanded": expanded,
         **(_scores_context(card) | {"oob": True} if card is not None else {}),
@@ -378,9 +379,7 @@ def _row_render(
 def _row_response(request: HtmxHttpRequest, response: Response, *, status: int = 200, **extra: Any) -> HttpResponse:
     """A row read afresh (after a refusal or a conflict): its open editor and the current scores."""
     pilot = response.assessment.pilot
-    data = checklist(
-        assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk], with_guidance=True
-    )
+    data = checklist(assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk])
     row = data.rows[0]
     viewer = Viewer.of(request, pilot)
     return _row_render(
@@ -403,9 +402,7 @@ def response_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     response = _response_for(request, pk)
     expanded = request.GET.get("expanded") == "1"
     pilot = response.assessment.pilot
-    data = checklist(
-        assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk], with_guidance=expanded
-    )
+    data = checklist(assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk])
     row = data.rows[0]
     if not request.htmx:
         # Without htmx the line's link lands on the pilot page at this criterion, opened.
@@ -423,7 +420,8 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _closed(request, response, AssessmentClosedError(response.assessment))
     prefix = f"r{response.pk}"
     expanded = request.POST.get(f"{prefix}-mode") != "line"
-    members = _members(response.assessment.pilot.organisation)
+    # The line posts its status alone: no owner to check and no owner list to draw.
+    members = _members(response.assessment.pilot.organisation) if expanded or f"{prefix}-owner" in request.POST else []
     form = ResponseForm(request.POST, members=members, prefix=prefix)
     if not form.is_valid():
         return _row_response(request, response, status=422, row_errors={response.pk: form.errors})

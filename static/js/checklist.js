@@ -64,7 +64,7 @@
   });
 
   // After a line opens, put the cursor on its status; after an editor closes, back on its line.
-  document.body.addEventListener("htmx:afterSwap", function (event) {
+  document.body.addEventListener("htmx:afterSettle", function (event) {
     var el = event.detail.elt;
     if (!el || !el.id || el.id.indexOf("row-") !== 0) { return; }
     var fresh = document.getElementById(el.id);

@@ -39,6 +39,13 @@ def row(page, response: Response):
     return page.locator(f"#row-{response.pk}")
 
 
+def open_row(page, response: Response):
+    """Open a compact line into its editor, in place."""
+    row(page, response).locator("a.line-main").click()
+    expect(page.locator(f"#row-{response.pk}.is-expanded")).to_be_visible()
+    return row(page, response)
+
+
 def test_an_owner_fills_two_gaps_uploads_evidence_and_sees_scores_change(
     page, live_server, users, pilot, shot, tmp_path
 ):
@@ -66,7 +73,7 @@ def test_an_owner_fills_two_gaps_uploads_evidence_and_sees_scores_change(
     # Upload a real file as evidence for the first criterion.
     report = tmp_path / "golden-set-run.csv"
     report.write_text("case,expected,passed\n1,refund,true\n2,escalate,true\n", encoding="utf-8")
-    r = row(page, evals[0])
+    r = open_row(page, evals[0])
     r.get_by_role("link", name="Add evidence").click()
     r.get_by_label("Kind").select_option("file")
     r.get_by_label("Title").fill("Golden-set run 2026-11-20")
@@ -83,6 +90,7 @@ def test_a_viewer_cannot_edit_and_a_forged_request_gets_403(page, live_server, u
     sign_in(page, live_server, "viewer")
     page.goto(f"{live_server.url}/pilots/{pilot.pk}/")
     expect(page.locator(".crit-form")).to_have_count(0)
+    expect(page.locator(".line-status")).to_have_count(0)
     shot("viewer")
     response = Response.objects.filter(assessment__pilot=pilot).first()
     status = page.evaluate(
@@ -121,7 +129,7 @@ def test_hostile_input_is_refused_or_inert(page, live_server, users, pilot, shot
     page.goto(f"{live_server.url}/pilots/{pilot.pk}/")
     page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
     response = Response.objects.filter(assessment__pilot=pilot).first()
-    r = row(page, response)
+    r = open_row(page, response)
     r.get_by_role("link", name="Add evidence").click()
     r.get_by_label("Kind").select_option("note")
     r.get_by_label("Title").fill('<img src=x onerror="alert(1)">')

@@ -38,14 +38,14 @@ def test_an_owner_creates_a_pilot_fills_a_row_by_keyboard_and_pauses_it(page, li
     shot("created")
 
     response = Response.objects.select_related("criterion").filter(assessment__pilot=pilot).first()
-    status = page.locator(f"#r{response.pk}-status")
+    status = page.locator(f"#line-{response.pk}-status")  # the status chip on the compact line
     status.focus()
     page.keyboard.press("ArrowDown")  # Not started -> Met, saved on change
     expect(page.locator(f"#row-{response.pk} .saved")).to_be_visible()
     response.refresh_from_db()
     assert response.status == "met"
     focused = page.evaluate("() => document.activeElement && document.activeElement.id")
-    assert focused == f"r{response.pk}-status"  # keyboard users keep their place after the swap
+    assert focused == f"line-{response.pk}-status"  # keyboard users keep their place after the swap
 
     page.get_by_label("Stage").select_option("paused")
     page.get_by_role("button", name="Change stage").click()

@@ -265,7 +265,7 @@ def test_the_preview_lists_the_differences_and_changes_nothing(client, users, pi
     page = client.get(reverse("assessment-migrate", args=[pilot.pk]))
     assert page.status_code == 200
     body = page.content.decode()
-    for text in ("EV-09", "CO-05", "EV-02", "severity", str(v2)):
+    for text in ("EV-09", "CO-05", "EV-02", "Severity", str(v2)):
         assert text in body
     assert _state(pilot) == before
 

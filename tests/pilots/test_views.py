@@ -307,3 +307,53 @@ def test_people_holding_several_roles_reach_every_pilot_page(client, users, org,
     assert client.get(reverse("pilot", args=[pilot.pk])).status_code == 200
     assert client.get(reverse("pilot-export", args=[pilot.pk, "csv"])).status_code == 200
     assert _post_response(client, _first_response(pilot), status="met").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["line", "card"])
+def test_an_inline_save_is_one_pass_of_at_most_15_queries(
+    client, users, pilot, owner_actor, mode, django_assert_max_num_queries
+):
+    from assessments.pilots.services import evidence_add
+
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    for n in range(5):
+        evidence_add(
+            response=response,
+            actor=owner_actor,
+            kind="link",
+            title=f"run {n}",
+            url="https://ci.example.com/run",
+            effective_date=dt.date(2026, 11, 1),
+        )
+    fields = (
+        {"status": "met"}
+        if mode == "line"
+        else {"status": "met", "justification": "Golden set v3", "owner": "", "due_date": ""}
+    )
+    if mode == "line":
+        fields["mode"] = "line"
+    with django_assert_max_num_queries(15):
+        result = _post_response(client, response, **fields)
+    assert result.status_code == 200
+    body = result.content.decode()
+    assert 'id="scores" class="scores card" hx-swap-oob="true"' in body
+    assert ("is-expanded" in body) == (mode == "card")
+    response.refresh_from_db()
+    assert response.status == "met"
+
+
+def test_a_line_save_changes_only_the_status(client, users, pilot, owner_actor):
+    response = _first_response(pilot)
+    response_update(
+        response=response, actor=owner_actor, expected_version=1, owner=users["owner"], justification="Kept as written"
+    )
+    response.refresh_from_db()
+    client.force_login(users["owner"])
+    assert _post_response(client, response, status="partly_met", mode="line").status_code == 200
+    response.refresh_from_db()
+    assert (response.status, response.justification, response.owner_id) == (
+        "partly_met",
+        "Kept as written",
+        users["owner"].pk,
+    )
