@@ -14,6 +14,8 @@ import argparse
 import datetime as dt
 import http.client
 import os
+import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +27,16 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PORT = 8765
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the OS picks it), so a stranger on a fixed port cannot answer for us."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+PORT = free_port()
 
 
 def setup_database(tmp: Path) -> tuple[str, str | None]:
@@ -111,6 +122,22 @@ def seed(pilots: int) -> tuple[int, str]:
     return main.pk, session.session_key or ""
 
 
+def wait_until_serving(server: subprocess.Popen[bytes]) -> None:
+    """Wait for *our* gunicorn: it must still be running and answer the sign-in page with 200."""
+    for _ in range(150):
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {server.returncode} before serving on 127.0.0.1:{PORT}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+            conn.request("GET", "/accounts/login/")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"nothing answered on 127.0.0.1:{PORT} within 30 s")
+
+
 def hammer(path: str, cookie: str, requests: int, clients: int) -> list[float]:
     timings: list[float] = []
     lock = threading.Lock()
@@ -168,6 +195,7 @@ def main() -> None:
             DJANGO_SETTINGS_MODULE="benchmarks.bench_settings",
             PREFLIGHT_VAR_DIR=str(tmp / "var"),
             ALLOWED_HOSTS="127.0.0.1",
+            SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         )
         os.environ.pop("REDIS_URL", None)
         t0 = time.perf_counter()
@@ -179,12 +207,7 @@ def main() -> None:
             cwd=ROOT, env=os.environ.copy(),
         )  # fmt: skip
         try:
-            for _ in range(100):
-                try:
-                    http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/accounts/login/")
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            wait_until_serving(server)
             pages = [
                 ("dashboard (25 of 2,000 pilots)", "/", "/bench/floor/25/"),
                 ("dashboard, sorted and filtered", "/?sort=-score&gap=guardrails&below=60", "/bench/floor/25/"),

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.utils import timezone
 
 from assessments.frameworks.scoring import Scorecard
 from assessments.pilots.models import AssessmentScore
@@ -27,6 +28,8 @@ def _columns(card: Scorecard, today: dt.date) -> dict[str, object]:
         "expiring_evidence": card.freshness.expiring,
         "is_ready": card.is_ready,
         "computed_on": today,
+        # update() skips auto_now fields; the time of the last change is worth keeping.
+        "updated_at": timezone.now(),
     }
     for gap in card.gaps:
         if gap.key in GAP_COLUMNS:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.db.models import Count, F, FilteredRelation, Q, QuerySet
 
-from assessments.frameworks.models import GapKey
+from assessments.frameworks.models import Criterion, Framework, GapKey
 from assessments.frameworks.scoring import (
     EXPIRING,
     STALE,
@@ -23,35 +24,6 @@ from assessments.frameworks.scoring import (
 )
 from assessments.organisations.models import Organisation
 from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pilot, Response, ResponseStatus
-
-
-@dataclass(frozen=True)
-class PortfolioRow:
-    pilot: Pilot
-    assessment: Assessment | None
-    card: Scorecard | None
-
-
-def pilots_for_organisation(*, organisation: Organisation) -> QuerySet[Pilot]:
-    return Pilot.objects.filter(organisation=organisation).select_related("business_owner", "technical_owner")
-
-
-def portfolio_rows(*, pilots: Sequence[Pilot], today: dt.date) -> list[PortfolioRow]:
-    """Each pilot with its open assessment and scorecard, in three queries for any number of pilots."""
-    assessments = {
-        a.pilot_id: a
-        for a in Assessment.objects.filter(pilot__in=[p.pk for p in pilots])
-        .exclude(status=AssessmentStatus.SUPERSEDED)
-        .select_related("framework")
-    }
-    cards = scorecards(assessment_ids=[a.pk for a in assessments.values()], today=today)
-    rows = []
-    for pilot in pilots:
-        assessment = assessments.get(pilot.pk)
-        rows.append(
-            PortfolioRow(pilot=pilot, assessment=assessment, card=cards.get(assessment.pk) if assessment else None)
-        )
-    return rows
 
 
 def assessment_open(*, pilot: Pilot) -> Assessment | None:
@@ -214,10 +186,18 @@ OPEN_STATUSES = frozenset({ResponseStatus.NOT_STARTED, ResponseStatus.PARTLY_MET
 
 @dataclass(frozen=True)
 class ChecklistRow:
+    """One criterion on the page. ``evidence`` holds the items themselves only where they are
+    shown (an open editor, the full cards); ``freshness`` always covers every item."""
+
     response: Response
     criterion_row: CriterionRow
     evidence: list[EvidenceView]
     blocker_reason: str | None
+    freshness: tuple[str, ...] = ()
+
+    @property
+    def evidence_count(self) -> int:
+        return len(self.freshness)
 
     @property
     def gap_key(self) -> str:
@@ -229,11 +209,11 @@ class ChecklistRow:
 
     @property
     def stale(self) -> int:
-        return sum(1 for view in self.evidence if view.freshness == STALE)
+        return self.freshness.count(STALE)
 
     @property
     def expiring(self) -> int:
-        return sum(1 for view in self.evidence if view.freshness == EXPIRING)
+        return self.freshness.count(EXPIRING)
 
 
 @dataclass(frozen=True)
@@ -292,9 +272,6 @@ class Checklist:
     rows: list[ChecklistRow]
     card: Scorecard
 
-    def rows_for_gap(self, key: str) -> list[ChecklistRow]:
-        return [row for row in self.rows if row.gap_key == key]
-
 
 def _evidence_views(items: Sequence[Evidence], *, max_age_days: int, today: dt.date) -> list[EvidenceView]:
     views = []
@@ -306,7 +283,7 @@ def _evidence_views(items: Sequence[Evidence], *, max_age_days: int, today: dt.d
     return views
 
 
-def _criterion_row(response: Response, views: list[EvidenceView], tier: str) -> CriterionRow:
+def _criterion_row(response: Response, expiries: tuple[dt.date, ...], tier: str) -> CriterionRow:
     criterion = response.criterion
     return CriterionRow(
         code=criterion.code,
@@ -318,7 +295,7 @@ def _criterion_row(response: Response, views: list[EvidenceView], tier: str) -> 
         severity=criterion.severity,
         status=response.status,
         applies=criterion.applies_to(tier),
-        evidence_expiries=tuple(v.expiry for v in views),
+        evidence_expiries=expiries,
     )
 
 
@@ -327,29 +304,43 @@ def checklist(
     assessment: Assessment,
     today: dt.date,
     response_ids: Sequence[int] | None = None,
+    with_evidence: bool = True,
 ) -> Checklist:
-    """Everything the pilot page shows about an assessment, in two queries."""
+    """Everything the pilot page shows about an assessment, in two queries. Without
+    ``with_evidence`` only each item's dates are read (enough for counts and freshness),
+    which is what the compact lines need."""
     tier = assessment.pilot.risk_tier
     responses = (
         Response.objects.filter(assessment=assessment)
         .select_related("criterion__gap", "owner", "updated_by")
         .order_by("criterion__gap__order", "criterion__order")
     )
-    evidence_by_response: dict[int, list[Evidence]] = defaultdict(list)
-    for item in Evidence.objects.filter(response__assessment=assessment).select_related("added_by"):
-        evidence_by_response[item.response_id].append(item)
+    items_by_response: dict[int, list[Evidence]] = defaultdict(list)
+    dates_by_response: dict[int, list[tuple[dt.date, dt.date | None]]] = defaultdict(list)
+    if with_evidence:
+        for item in Evidence.objects.filter(response__assessment=assessment).select_related("added_by"):
+            items_by_response[item.response_id].append(item)
+            dates_by_response[item.response_id].append((item.effective_date, item.expires_on))
+    else:
+        dates = Evidence.objects.filter(response__assessment=assessment).values_list(
+            "response_id", "effective_date", "expires_on"
+        )
+        for response_id, effective_date, expires_on in dates:
+            dates_by_response[response_id].append((effective_date, expires_on))
     rows: list[ChecklistRow] = []
     for response in responses:
         response.assessment = assessment  # one assessment for every row: no query per row
-        views = _evidence_views(
-            evidence_by_response.get(response.pk, []),
-            max_age_days=response.criterion.max_evidence_age_days,
-            today=today,
+        max_age = response.criterion.max_evidence_age_days
+        expiries = tuple(
+            evidence_expiry(effective_date=effective, expires_on=expires, max_age_days=max_age)
+            for effective, expires in dates_by_response.get(response.pk, [])
         )
-        rows.append(ChecklistRow(response, _criterion_row(response, views, tier), views, None))
+        views = _evidence_views(items_by_response.get(response.pk, []), max_age_days=max_age, today=today)
+        crow = _criterion_row(response, expiries, tier)
+        rows.append(ChecklistRow(response, crow, views, None, tuple(freshness_of(e, today) for e in expiries)))
     card = score([r.criterion_row for r in rows], today=today)
     reasons = {b.code: b.reason for b in card.blockers}
-    rows = [ChecklistRow(r.response, r.criterion_row, r.evidence, reasons.get(r.criterion_row.code)) for r in rows]
+    rows = [dataclasses.replace(r, blocker_reason=reasons.get(r.criterion_row.code)) for r in rows]
     if response_ids is not None:
         wanted = set(response_ids)
         rows = [r for r in rows if r.response.pk in wanted]
@@ -361,5 +352,70 @@ def checklist_row(*, response: Response, card: Scorecard, today: dt.date) -> Che
     items = list(Evidence.objects.filter(response=response).select_related("added_by"))
     views = _evidence_views(items, max_age_days=response.criterion.max_evidence_age_days, today=today)
     reasons = {b.code: b.reason for b in card.blockers}
-    crow = _criterion_row(response, views, response.assessment.pilot.risk_tier)
-    return ChecklistRow(response, crow, views, reasons.get(crow.code))
+    crow = _criterion_row(response, tuple(v.expiry for v in views), response.assessment.pilot.risk_tier)
+    return ChecklistRow(response, crow, views, reasons.get(crow.code), tuple(v.freshness for v in views))
+
+
+@dataclass(frozen=True)
+class MoveLine:
+    """One criterion in the move preview, in the words the page shows."""
+
+    code: str
+    title: str
+    gap: str
+    status: str  # the stored value, for the status chip's colour
+    status_label: str  # "Met", "Not started", ...
+    evidence: int  # pieces of manual evidence on the answer
+
+
+@dataclass(frozen=True)
+class MovePreview:
+    """What moving an assessment to another framework version does to each answer, matched by code.
+
+    ``carried`` answers go to the new assessment with their justification, owner, due date
+    and evidence; ``dropped`` ones belong to criteria the new version no longer has and
+    stay on record only in the old (superseded) assessment; ``new`` criteria start
+    unanswered. Lines follow each version's gap and criterion order.
+    """
+
+    carried: list[MoveLine]
+    dropped: list[MoveLine]
+    new: list[MoveLine]
+
+    @property
+    def evidence_carried(self) -> int:
+        return sum(line.evidence for line in self.carried)
+
+
+def assessment_move_preview(*, assessment: Assessment, framework: Framework) -> MovePreview:
+    """The preview of ``assessment_move`` to ``framework``, in two queries however many criteria."""
+    answers = (
+        Response.objects.filter(assessment=assessment)
+        .annotate(evidence_count=Count("evidence"))
+        .order_by("criterion__gap__order", "criterion__order")
+        .values_list("criterion__code", "criterion__title", "criterion__gap__name", "status", "evidence_count")
+    )
+    target = {
+        code: (title, gap)
+        for code, title, gap in Criterion.objects.filter(framework=framework)
+        .order_by("gap__order", "order")
+        .values_list("code", "title", "gap__name")
+    }
+    carried, dropped = [], []
+    answered: set[str] = set()
+    for code, title, gap, status, evidence in answers:
+        answered.add(code)
+        label = ResponseStatus(status).label
+        if code in target:
+            # Shown under its title and gap in the new version, where the answer will sit.
+            new_title, new_gap = target[code]
+            carried.append(MoveLine(code, new_title, new_gap, status, label, evidence))
+        else:
+            dropped.append(MoveLine(code, title, gap, status, label, evidence))
+    unanswered = ResponseStatus.NOT_STARTED
+    new = [
+        MoveLine(code, title, gap, unanswered.value, unanswered.label, 0)
+        for code, (title, gap) in target.items()
+        if code not in answered
+    ]
+    return MovePreview(carried=carried, dropped=dropped, new=new)

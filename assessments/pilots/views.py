@@ -61,6 +61,7 @@ from assessments.pilots.selectors import (
     Checklist,
     ChecklistFilters,
     ChecklistRow,
+    assessment_move_preview,
     assessment_open,
     checklist,
     checklist_filter,
@@ -72,7 +73,7 @@ from assessments.pilots.services import (
     CLOSED_STATUSES,
     AssessmentClosedError,
     ResponseConflictError,
-    assessment_migrate,
+    assessment_move,
     evidence_add,
     pilot_create,
     pilot_update,
@@ -334,7 +335,8 @@ def _pilot_page(request: HtmxHttpRequest, pilot: Pilot, *, status: int = 200, **
     assessment = assessment_open(pilot=pilot)
     if assessment is None:
         raise Http404("This pilot has no open assessment.")
-    data = checklist(assessment=assessment, today=timezone.localdate())
+    # The compact lines need only each evidence item's dates; the full cards show the items.
+    data = checklist(assessment=assessment, today=timezone.localdate(), with_evidence=request.GET.get("view") == "full")
     context = _page_context(request, pilot, data, Viewer.of(request, pilot))
     if request.htmx and request.htmx.target == "checklist":
         return render(request, "pilots/pilot_detail.html#checklist", {**context, **extra}, status=status)
@@ -402,11 +404,13 @@ def response_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     response = _response_for(request, pk)
     expanded = request.GET.get("expanded") == "1"
     pilot = response.assessment.pilot
-    data = checklist(assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk])
-    row = data.rows[0]
     if not request.htmx:
         # Without htmx the line's link lands on the pilot page at this criterion, opened.
         return redirect(f"{reverse('pilot', args=[pilot.pk])}?view=full#row-{response.pk}")
+    data = checklist(
+        assessment=response.assessment, today=timezone.localdate(), response_ids=[response.pk], with_evidence=expanded
+    )
+    row = data.rows[0]
     return _row_render(request, row, editable=Viewer.of(request, pilot).can_edit(pilot, row), expanded=expanded)
 
 
@@ -539,8 +543,8 @@ def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def assessment_migrate_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Show what moving to the newest published framework would change; move on confirmation."""
+def assessment_move_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Show what moving to the newest published framework would do to each answer; move on confirmation."""
     pilot = _pilot_for_edit(request, pk)
     assessment = assessment_open(pilot=pilot)
     if assessment is None:
@@ -553,10 +557,11 @@ def assessment_migrate_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "target": target,
         "diff": diff,
         "diff_from": assessment.framework,
+        "preview": assessment_move_preview(assessment=assessment, framework=target),
     }
     if request.method == "POST":
         try:
-            assessment_migrate(assessment=assessment, framework=target, actor=Actor.for_user(request.user))
+            assessment_move(assessment=assessment, framework=target, actor=Actor.for_user(request.user))
         except ValidationError as exc:
             return render(request, "pilots/migrate.html", {**context, "error": " ".join(exc.messages)}, status=422)
         messages.success(request, f"{pilot.name} is now assessed against {target}.")

@@ -12,9 +12,15 @@
     return Array.prototype.slice.call(document.querySelectorAll("#checklist article.crit.is-expanded"));
   }
 
+  // Ask htmx directly rather than clicking the link: a link in content swapped in a moment
+  // ago may not be wired up yet, and a plain click would leave the page.
+  function load(article, url) {
+    return htmx.ajax("GET", url, { source: article, target: article, swap: "outerHTML" });
+  }
+
   function closeEditor(article) {
     var link = article.querySelector("a.collapse");
-    if (link) { link.click(); }
+    if (link) { load(article, link.getAttribute("href")); }
   }
 
   function nextOpen() {
@@ -42,7 +48,7 @@
       return;
     }
     lastRowId = target.id;
-    target.querySelector("a.line-main").click();
+    load(target, target.querySelector("a.line-main").getAttribute("href"));
   }
 
   document.addEventListener("click", function (event) {
