@@ -71,6 +71,11 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     return error_render(request, "403.html", status=403, context={"exception": message})
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """An expired or missing CSRF token: the layout page, or the message beside an htmx form."""
+    return error_render(request, "403_csrf.html", status=403)
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     # The reason is never shown: a pilot that does not exist and one of another
     # organisation must give the same page.

@@ -227,6 +227,7 @@ if _proxy_header:
         raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https")
     SECURE_PROXY_SSL_HEADER = (_proxy_header[0], _proxy_header[1])
 SECURE_REFERRER_POLICY = "same-origin"
+CSRF_FAILURE_VIEW = "readiness.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CSP = {
     "default-src": [CSP.SELF],

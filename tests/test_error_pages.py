@@ -109,6 +109,25 @@ def test_a_form_sent_without_its_csrf_token_gets_the_expired_form_page(users, pi
     assert pilot.stage != "paused"
 
 
+def test_an_htmx_save_without_its_csrf_token_gets_the_message_beside_the_form(users, pilot):
+    from assessments.pilots.models import Response
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["owner"])
+    row = Response.objects.filter(assessment__pilot=pilot).first()
+    answer = client.post(
+        reverse("response-save", args=[row.pk]),
+        {f"r{row.pk}-status": "met", f"r{row.pk}-version": row.version, f"r{row.pk}-mode": "line"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert answer.status_code == 403
+    body = answer.content.decode()
+    assert "This form has expired" in body and "<html" not in body
+    assert answer["HX-Retarget"] == "this"
+    row.refresh_from_db()
+    assert row.status == "not_started"
+
+
 def test_a_missing_pilot_gets_the_404_page(client, users, pilot):
     client.force_login(users["owner"])
     answer = client.get(reverse("pilot", args=[pilot.pk + 1000]))
