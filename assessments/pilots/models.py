@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from assessments.frameworks.models import Criterion, Framework, RiskTier
 from assessments.organisations.models import Organisation
@@ -225,7 +226,9 @@ class Evidence(models.Model):
     effective_date = models.DateField()
     expires_on = models.DateField(null=True, blank=True)
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    added_at = models.DateTimeField(auto_now_add=True)
+    # A plain default rather than auto_now_add, so a copy (a move to a new framework
+    # version) keeps the time the evidence was first added.
+    added_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [

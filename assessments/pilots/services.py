@@ -445,13 +445,14 @@ def evidence_remove(*, evidence: Evidence, actor: Actor) -> None:
 
 
 @transaction.atomic
-def assessment_migrate(*, assessment: Assessment, framework: Framework, actor: Actor) -> Assessment:
-    """Move a pilot to a newer published framework version.
+def assessment_move(*, assessment: Assessment, framework: Framework, actor: Actor) -> Assessment:
+    """Move a pilot's open assessment to a newer published version of its framework.
 
     The old assessment is kept, marked superseded. Answers and manual evidence are
-    carried over by criterion code (evidence rows point at the same stored files);
-    new criteria start unanswered; criteria that no longer exist are dropped from
-    the new assessment but stay on record in the old one.
+    carried over by criterion code (evidence rows point at the same stored files and
+    keep the time they were first added); new criteria start unanswered; criteria that
+    no longer exist are dropped from the new assessment but stay on record in the old
+    one. ``assessment_move_preview`` (selectors) shows the same split before the move.
     """
     pilot = assessment.pilot
     _require_pilot_editor(actor, pilot)
@@ -483,16 +484,15 @@ def assessment_migrate(*, assessment: Assessment, framework: Framework, actor: A
         Response.objects.filter(pk=response.pk).update(
             status=old.status, justification=old.justification, owner_id=old.owner_id, due_date=old.due_date
         )
-        for item in old.evidence.all():
-            item.pk = None
-            item.response = response
-            copies.append(item)
+        copies.extend(_evidence_copy(item, response=response) for item in old.evidence.all())
     Evidence.objects.bulk_create(copies)
     scores_refresh(assessment_ids=[new.pk], today=timezone.localdate())
     old_framework = assessment.framework
     audit_record(
         organisation=pilot.organisation,
         actor=actor,
+        # The action keeps the name it was first recorded under, so the trail reads as one
+        # series (events already in the hash chain cannot be renamed).
         action="assessment.migrated",
         object_type="assessment",
         object_id=new.pk,
@@ -507,3 +507,14 @@ def assessment_migrate(*, assessment: Assessment, framework: Framework, actor: A
         },
     )
     return new
+
+
+def _evidence_copy(item: Evidence, *, response: Response) -> Evidence:
+    """The same evidence on another response: same stored file, hash and author, and the
+    time it was first added (not the time of the copy)."""
+    return Evidence(
+        response=response,
+        **{name: getattr(item, name) for name in EVIDENCE_FIELDS},
+        added_by_id=item.added_by_id,
+        added_at=item.added_at,
+    )

@@ -150,7 +150,7 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             effective_date=dt.date(2026, 1, 1),
         ),
         "evidence_remove": lambda: pilots.evidence_remove(evidence=Evidence.objects.get(), actor=owner),
-        "assessment_migrate": lambda: pilots.assessment_migrate(
+        "assessment_move": lambda: pilots.assessment_move(
             assessment=response().assessment, framework=framework_current(organisation=org), actor=owner
         ),
     }
@@ -179,7 +179,7 @@ ORDER = [
     "criterion_update",
     "criterion_delete",
     "framework_publish",
-    "assessment_migrate",
+    "assessment_move",
 ]  # fmt: skip
 
 

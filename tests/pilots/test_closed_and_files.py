@@ -16,7 +16,7 @@ from assessments.pilots.models import Evidence, Pilot, Response
 from assessments.pilots.services import (
     AssessmentClosedError,
     UploadedEvidenceFile,
-    assessment_migrate,
+    assessment_move,
     evidence_add,
     evidence_remove,
     pilot_create,
@@ -51,7 +51,7 @@ def old_response(pilot, framework, users, owner_actor) -> Response:
         url="https://ci.example.com/1",
         effective_date=dt.date(2026, 11, 1),
     )
-    assessment_migrate(assessment=response.assessment, framework=newer, actor=owner_actor)
+    assessment_move(assessment=response.assessment, framework=newer, actor=owner_actor)
     return Response.objects.select_related("assessment__pilot", "criterion").get(pk=response.pk)
 
 

@@ -1,16 +1,22 @@
-"""Moving a pilot's assessment to a newer framework version: the diff it is based on,
-what carries over (answers, owners, due dates, evidence rows pointing at the same
-stored files), what the audit trail records, who may do it and which targets are refused."""
+"""Moving a pilot's assessment to a newer framework version (``assessment_move``): the diff
+and the per-answer preview it is based on, what carries over (answers, owners, due dates,
+evidence rows pointing at the same stored files and keeping their first "added" time), what
+the audit trail records, who may do it, which targets are refused, and the pages around it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,10 +36,10 @@ from assessments.frameworks.services import (
 from assessments.organisations.models import Role
 from assessments.organisations.services import membership_grant, user_create
 from assessments.pilots.models import Assessment, AssessmentScore, Evidence, Pilot, Response
-from assessments.pilots.selectors import assessment_open, scorecard
+from assessments.pilots.selectors import MoveLine, assessment_move_preview, assessment_open, scorecard
 from assessments.pilots.services import (
     UploadedEvidenceFile,
-    assessment_migrate,
+    assessment_move,
     evidence_add,
     pilot_create,
     response_update,
@@ -93,7 +99,7 @@ def v2(framework, admin_actor, pilot) -> Framework:
 
 
 def _state(pilot: Pilot) -> tuple[Any, ...]:
-    """Everything a refused migration must leave exactly as it was."""
+    """Everything a refused move must leave exactly as it was."""
     return (
         list(Assessment.objects.filter(pilot=pilot).order_by("pk").values_list("pk", "framework_id", "status")),
         Response.objects.filter(assessment__pilot=pilot).count(),
@@ -104,6 +110,9 @@ def _state(pilot: Pilot) -> tuple[Any, ...]:
 
 def _stored_files() -> list[Path]:
     return sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+
+
+# --- the service -------------------------------------------------------------------------
 
 
 def test_the_diff_names_added_removed_and_changed_codes_with_the_fields_that_changed(
@@ -125,7 +134,7 @@ def test_answers_owners_due_dates_and_evidence_carry_over_by_code(pilot, v2, own
     files_before = _stored_files()
     old_file = Evidence.objects.get(response__assessment=old, kind="file")
 
-    new = assessment_migrate(assessment=old, framework=v2, actor=owner_actor)
+    new = assessment_move(assessment=old, framework=v2, actor=owner_actor)
 
     assert new.framework == v2
     assert new.responses.count() == v2.criteria.count()
@@ -152,9 +161,32 @@ def test_answers_owners_due_dates_and_evidence_carry_over_by_code(pilot, v2, own
     assert Evidence.objects.filter(response__assessment=old).count() == 3  # the old record keeps its evidence
 
 
+def test_copied_evidence_keeps_every_value_including_the_time_it_was_first_added(pilot, v2, owner_actor):
+    old = assessment_open(pilot=pilot)
+    first_added = timezone.now() - dt.timedelta(days=40)
+    Evidence.objects.filter(response__assessment=old).update(added_at=first_added)
+    originals = {
+        e.title: e for e in Evidence.objects.filter(response__assessment=old, response__criterion__code="EV-01")
+    }
+
+    new = assessment_move(assessment=old, framework=v2, actor=owner_actor)
+
+    copies = {e.title: e for e in Evidence.objects.filter(response__assessment=new)}
+    assert sorted(copies) == sorted(originals) == ["Eval report", "Golden set"]
+    # Every column but the row's own id and the response it hangs on, so a field added to
+    # Evidence later cannot be lost on a move unnoticed.
+    kept = [f.attname for f in Evidence._meta.concrete_fields if f.name not in {"id", "response"}]
+    assert "added_at" in kept
+    for title, original in originals.items():
+        copy = copies[title]
+        assert copy.response.assessment_id == new.pk
+        assert {name: getattr(copy, name) for name in kept} == {name: getattr(original, name) for name in kept}
+        assert copy.added_at == first_added
+
+
 def test_new_criteria_start_unanswered_and_dropped_ones_stay_on_the_superseded_record(pilot, v2, owner_actor):
     old = assessment_open(pilot=pilot)
-    new = assessment_migrate(assessment=old, framework=v2, actor=owner_actor)
+    new = assessment_move(assessment=old, framework=v2, actor=owner_actor)
     ev09 = new.responses.get(criterion__code="EV-09")
     assert (ev09.status, ev09.justification, ev09.owner_id, ev09.evidence.count()) == ("not_started", "", None, 0)
     assert not new.responses.filter(criterion__code="CO-05").exists()
@@ -167,7 +199,7 @@ def test_new_criteria_start_unanswered_and_dropped_ones_stay_on_the_superseded_r
 
 
 def test_the_cached_score_is_refreshed_for_the_new_assessment(pilot, v2, owner_actor):
-    new = assessment_migrate(assessment=assessment_open(pilot=pilot), framework=v2, actor=owner_actor)
+    new = assessment_move(assessment=assessment_open(pilot=pilot), framework=v2, actor=owner_actor)
     cached = AssessmentScore.objects.get(assessment=new)
     card = scorecard(assessment=new, today=timezone.localdate())
     assert cached.computed_on == timezone.localdate()
@@ -179,7 +211,7 @@ def test_exactly_one_audit_event_describes_the_move_and_the_chain_still_verifies
     old = assessment_open(pilot=pilot)
     last = AuditEvent.objects.latest("sequence")
 
-    new = assessment_migrate(assessment=old, framework=v2, actor=owner_actor)
+    new = assessment_move(assessment=old, framework=v2, actor=owner_actor)
 
     events = list(AuditEvent.objects.filter(sequence__gt=last.sequence, organisation=framework.organisation))
     assert len(events) == 1
@@ -200,7 +232,7 @@ def test_only_the_pilots_owners_or_an_admin_may_move_it(pilot, v2, users, role):
     old = assessment_open(pilot=pilot)
     before = _state(pilot)
     with pytest.raises(PermissionDenied):
-        assessment_migrate(assessment=old, framework=v2, actor=Actor.for_user(users[role]))
+        assessment_move(assessment=old, framework=v2, actor=Actor.for_user(users[role]))
     assert _state(pilot) == before
 
 
@@ -210,12 +242,12 @@ def test_an_owner_of_other_pilots_may_not_move_this_one(pilot, v2, org):
     membership_grant(organisation=org, user=someone, role=Role.OWNER, actor=system)
     before = _state(pilot)
     with pytest.raises(PermissionDenied):
-        assessment_migrate(assessment=assessment_open(pilot=pilot), framework=v2, actor=Actor.for_user(someone))
+        assessment_move(assessment=assessment_open(pilot=pilot), framework=v2, actor=Actor.for_user(someone))
     assert _state(pilot) == before
 
 
 def test_an_admin_may_move_any_pilot(pilot, v2, admin_actor):
-    new = assessment_migrate(assessment=assessment_open(pilot=pilot), framework=v2, actor=admin_actor)
+    new = assessment_move(assessment=assessment_open(pilot=pilot), framework=v2, actor=admin_actor)
     assert assessment_open(pilot=pilot) == new
 
 
@@ -238,34 +270,111 @@ def test_invalid_targets_are_refused_with_a_reason_and_nothing_changes(
     elif target == "retired":
         # Move to v2, then try to go back to v1, which publishing v2 retired.
         v2 = framework_publish(framework=framework_copy(framework=framework, actor=admin_actor), actor=admin_actor)
-        assessment_migrate(assessment=assessment_open(pilot=pilot), framework=v2, actor=owner_actor)
+        assessment_move(assessment=assessment_open(pilot=pilot), framework=v2, actor=owner_actor)
         fw = Framework.objects.get(pk=framework.pk)
         assert fw.status == FrameworkStatus.RETIRED
     else:
         fw = framework_load(organisation=other_org, spec=default_spec, actor=Actor.system("tests"))
     before = _state(pilot)
     with pytest.raises(ValidationError, match=message):
-        assessment_migrate(assessment=assessment_open(pilot=pilot), framework=fw, actor=owner_actor)
+        assessment_move(assessment=assessment_open(pilot=pilot), framework=fw, actor=owner_actor)
     assert _state(pilot) == before
 
 
 def test_moving_the_same_assessment_twice_is_refused_cleanly(pilot, v2, owner_actor):
     stale = assessment_open(pilot=pilot)
     assert stale is not None
-    assessment_migrate(assessment=stale, framework=v2, actor=owner_actor)
+    assessment_move(assessment=stale, framework=v2, actor=owner_actor)
     before = _state(pilot)
     with pytest.raises(ValidationError):
-        assessment_migrate(assessment=stale, framework=v2, actor=owner_actor)
+        assessment_move(assessment=stale, framework=v2, actor=owner_actor)
     assert _state(pilot) == before
 
 
-def test_the_preview_lists_the_differences_and_changes_nothing(client, users, pilot, v2):
+# --- the preview ---------------------------------------------------------------------------
+
+
+def test_the_preview_says_what_happens_to_each_answer_in_two_queries(pilot, v2, django_assert_num_queries):
+    old = assessment_open(pilot=pilot)
+    with django_assert_num_queries(2):
+        preview = assessment_move_preview(assessment=old, framework=v2)
+
+    in_order = old.responses.order_by("criterion__gap__order", "criterion__order")
+    v1_codes = list(in_order.values_list("criterion__code", flat=True))
+    assert [line.code for line in preview.carried] == [code for code in v1_codes if code != "CO-05"]
+    carried = {line.code: line for line in preview.carried}
+    assert (carried["EV-01"].status, carried["EV-01"].status_label, carried["EV-01"].evidence) == ("met", "Met", 2)
+    assert (carried["GV-04"].status_label, carried["GV-04"].evidence) == ("Not applicable", 0)
+    assert carried["EV-02"].status_label == "Not started"
+    assert preview.dropped == [
+        MoveLine("CO-05", "Cheaper alternatives considered", "Cost", "partly_met", "Partly met", 1)
+    ]
+    assert [(line.code, line.title, line.status_label, line.evidence) for line in preview.new] == [
+        ("EV-09", "Latency budget evaluated", "Not started", 0)
+    ]
+    assert preview.evidence_carried == 2
+
+
+def test_the_preview_matches_what_the_move_then_does(pilot, v2, owner_actor):
+    old = assessment_open(pilot=pilot)
+    preview = assessment_move_preview(assessment=old, framework=v2)
+
+    new = assessment_move(assessment=old, framework=v2, actor=owner_actor)
+
+    after = dict(new.responses.values_list("criterion__code", "status"))
+    assert {line.code: line.status for line in preview.carried + preview.new} == after
+    assert {line.code for line in preview.dropped} == set(
+        old.responses.values_list("criterion__code", flat=True)
+    ) - set(after)
+    event = AuditEvent.objects.latest("sequence")
+    assert event.changes["carried_over"][1] == len(preview.carried)
+    assert event.changes["dropped_criteria"][1] == len(preview.dropped)
+    assert event.changes["new_criteria"][1] == len(preview.new)
+    assert event.changes["evidence_copied"][1] == preview.evidence_carried
+
+
+# --- the pages -----------------------------------------------------------------------------
+
+
+def test_the_pilot_page_offers_the_move_to_its_editors_only(client, users, pilot, v2):
+    move_url = reverse("assessment-migrate", args=[pilot.pk])
+    client.force_login(users["owner"])
+    page = client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    assert "A newer framework version" in page and f'href="{move_url}"' in page
+    client.force_login(users["viewer"])
+    page = client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    assert "A newer framework version" in page and move_url not in page
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_preview_page_shows_each_answers_fate_in_words_and_changes_nothing(client, users, pilot, v2):
     client.force_login(users["owner"])
     before = _state(pilot)
     page = client.get(reverse("assessment-migrate", args=[pilot.pk]))
     assert page.status_code == 200
     body = page.content.decode()
-    for text in ("EV-09", "CO-05", "EV-02", "Severity", str(v2)):
+    carried_at, dropped_at, new_at = (body.index(h) for h in ("Carried over to", "Dropped: not in", "New in"))
+    changes_at = body.index("<h2>Changes")
+    assert carried_at < dropped_at < new_at < changes_at
+    carried, dropped, new = (
+        _text(body[carried_at:dropped_at]),
+        _text(body[dropped_at:new_at]),
+        _text(body[new_at:changes_at]),
+    )
+    assert "EV-01" in carried and "Met 2 pieces" in carried and "Not applicable none" in carried
+    assert "CO-05" not in carried and "EV-09" not in carried
+    assert "CO-05 Cheaper alternatives considered" in dropped and "Partly met 1 piece" in dropped
+    assert "stay on record in the old assessment" in dropped
+    assert "EV-09 Latency budget evaluated" in new and "Not started" in new
+    shown = _text(body)
+    assert "carried over (with 2 pieces of evidence), 1 dropped, 1 new" in shown
+    for raw in ("partly_met", "not_applicable", "not_started"):
+        assert raw not in shown  # labels, never stored values
+    # The framework-level differences are still listed, with field labels.
+    for text in ("EV-02", "Severity", str(v2)):
         assert text in body
     assert _state(pilot) == before
 
@@ -298,3 +407,31 @@ def test_the_move_pages_answer_403_to_viewers_and_404_to_other_organisations(cli
     assert client.get(reverse("assessment-migrate", args=[pilot.pk])).status_code == 404
     assert client.post(reverse("assessment-migrate", args=[pilot.pk])).status_code == 404
     assert _state(pilot) == before
+
+
+# --- the migration that lets copies keep their time ----------------------------------------
+
+ADDED_AT_MIGRATION = ("pilots", "0004_evidence_added_at_kept_on_copy")
+BEFORE_ADDED_AT = [("pilots", "0003_friendly_constraint_messages")]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_added_at_migration_runs_forward_on_a_populated_database_without_touching_the_table(pilot):
+    if connection.vendor != "postgresql":
+        pytest.skip("the migration is exercised on PostgreSQL")
+    sql = StringIO()
+    call_command("sqlmigrate", *ADDED_AT_MIGRATION, stdout=sql)
+    statements = [line for line in sql.getvalue().splitlines() if line.strip() and not line.startswith("--")]
+    assert statements == ["BEGIN;", "COMMIT;"], "only Django's field state changes: no rewrite, no lock"
+    stamps = dict(Evidence.objects.values_list("pk", "added_at"))
+    assert len(stamps) == 3
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate(BEFORE_ADDED_AT)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(latest)
+    assert dict(Evidence.objects.values_list("pk", "added_at")) == stamps
