@@ -6,9 +6,11 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import PurePath
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -22,6 +24,7 @@ from assessments.audit.services import audit_record, created_changes, diff_field
 from assessments.frameworks.models import Framework, FrameworkStatus
 from assessments.frameworks.scoring import Scorecard
 from assessments.frameworks.selectors import framework_current
+from assessments.model_update import model_update
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import (
     can_create_pilot,
@@ -43,27 +46,43 @@ from assessments.pilots.models import (
 from assessments.pilots.scorecache import scores_refresh
 from assessments.text import name_distinct_check, name_key, text_check
 
-PILOT_FIELDS = (
-    "name",
-    "description",
-    "stage",
-    "risk_tier",
-    "data_sensitivity",
-    "model_providers",
-    "data_leaves_boundary",
-    "business_owner",
-    "technical_owner",
-    "oncall_contact",
-    "value_metric_name",
-    "value_metric_unit",
-    "value_baseline",
-    "value_target",
-    "value_current",
-    "expected_monthly_volume",
-    "cost_envelope_per_task",
-)
+
+class PilotFields(TypedDict, total=False):
+    """What a pilot's owners may set on its profile; the model's validation says which are required."""
+
+    name: str
+    description: str
+    stage: str
+    risk_tier: str
+    data_sensitivity: str
+    model_providers: str
+    data_leaves_boundary: bool
+    business_owner: User | None
+    technical_owner: User | None
+    oncall_contact: str
+    value_metric_name: str
+    value_metric_unit: str
+    value_baseline: Decimal | None
+    value_target: Decimal | None
+    value_current: Decimal | None
+    expected_monthly_volume: int | None
+    cost_envelope_per_task: Decimal | None
+
+
+class StopConditionFields(TypedDict, total=False):
+    """What may be set on a stop condition (a new one starts armed unless told otherwise)."""
+
+    condition: str
+    metric: str
+    comparator: str
+    threshold: Decimal
+    status: str
+
+
+# The same names as plain tuples, in the order declared, for forms, snapshots and diffs.
+PILOT_FIELDS: tuple[str, ...] = tuple(PilotFields.__annotations__)
+STOP_FIELDS: tuple[str, ...] = tuple(StopConditionFields.__annotations__)
 RESPONSE_FIELDS = ("status", "justification", "owner", "due_date")
-STOP_FIELDS = ("condition", "metric", "comparator", "threshold", "status")
 # Closed assessments are a record: no answer or evidence changes once they are in these states.
 CLOSED_STATUSES = frozenset({AssessmentStatus.SUPERSEDED})
 EVIDENCE_FIELDS = (
@@ -129,7 +148,7 @@ def _open_assessment(*, pilot: Pilot, framework: Framework, target_date: dt.date
 
 @transaction.atomic
 def pilot_create(
-    *, organisation: Organisation, actor: Actor, target_date: dt.date | None = None, **fields: Any
+    *, organisation: Organisation, actor: Actor, target_date: dt.date | None = None, **fields: Unpack[PilotFields]
 ) -> Pilot:
     """Create a pilot and open its assessment against the current published framework."""
     unknown = set(fields) - set(PILOT_FIELDS)
@@ -168,13 +187,15 @@ def pilot_create(
 
 
 @transaction.atomic
-def pilot_update(*, pilot: Pilot, actor: Actor, **fields: Any) -> Pilot:
-    """Change a pilot's profile (including its stage: pause, retire, promote)."""
-    unknown = set(fields) - set(PILOT_FIELDS)
-    if unknown:
-        raise ValidationError(f"Pilots have no field {', '.join(sorted(unknown))}.")
+def pilot_update(*, pilot: Pilot, actor: Actor, **changes: Unpack[PilotFields]) -> Pilot:
+    """Change a pilot's profile (including its stage: pause, retire, promote).
+
+    The event lists what changed; a save that changes nothing records nothing. Scores
+    are recomputed only when the risk tier changed: it is the one profile field that
+    scoring reads (it decides which criteria apply).
+    """
     _require_pilot_editor(actor, pilot)
-    new_name = str(fields.get("name", pilot.name))
+    new_name = str(changes.get("name", pilot.name))
     if new_name != pilot.name:
         text_check(new_name, subject="The name", field="name")
     # Only a changed name is compared, so a pilot already sharing a name (from before the rule) stays editable.
@@ -189,11 +210,13 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **fields: Any) -> Pilot:
             where=pilot.organisation.name,
         )
     before = snapshot(pilot, PILOT_FIELDS)
-    for name, value in fields.items():
-        setattr(pilot, name, value)
-    pilot.full_clean()
-    pilot.save()
-    _rescore_pilot(pilot)
+    pilot, changed = model_update(instance=pilot, fields=PILOT_FIELDS, data=changes)
+    if not changed:
+        return pilot
+    # model_update saves only the changed columns, which leaves the auto_now stamp behind.
+    pilot.save(update_fields=["updated_at"])
+    if "risk_tier" in changed:
+        _rescore_pilot(pilot)
     audit_record(
         organisation=pilot.organisation,
         actor=actor,
@@ -207,7 +230,8 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **fields: Any) -> Pilot:
 
 
 @transaction.atomic
-def stop_condition_add(*, pilot: Pilot, actor: Actor, **fields: Any) -> StopCondition:
+def stop_condition_add(*, pilot: Pilot, actor: Actor, **fields: Unpack[StopConditionFields]) -> StopCondition:
+    """Write down a condition under which the pilot is paused."""
     _require_pilot_editor(actor, pilot)
     stop = StopCondition(pilot=pilot, **fields)
     stop.full_clean()
@@ -225,24 +249,26 @@ def stop_condition_add(*, pilot: Pilot, actor: Actor, **fields: Any) -> StopCond
 
 
 @transaction.atomic
-def stop_condition_update(*, stop: StopCondition, actor: Actor, **fields: Any) -> StopCondition:
+def stop_condition_update(
+    *, stop: StopCondition, actor: Actor, **changes: Unpack[StopConditionFields]
+) -> StopCondition:
+    """Change a stop condition (its wording, threshold or status: armed, triggered, retired).
+
+    The event lists what changed; a save that changes nothing records nothing.
+    """
     _require_pilot_editor(actor, stop.pilot)
     before = snapshot(stop, STOP_FIELDS)
-    for name, value in fields.items():
-        if name not in STOP_FIELDS:
-            raise ValidationError(f"Stop conditions have no field {name}.")
-        setattr(stop, name, value)
-    stop.full_clean()
-    stop.save()
-    audit_record(
-        organisation=stop.pilot.organisation,
-        actor=actor,
-        action="stop_condition.updated",
-        object_type="stop_condition",
-        object_id=stop.pk,
-        pilot_id=stop.pilot_id,
-        changes=diff_fields(before=before, after=snapshot(stop, STOP_FIELDS)),
-    )
+    stop, changed = model_update(instance=stop, fields=STOP_FIELDS, data=changes)
+    if changed:
+        audit_record(
+            organisation=stop.pilot.organisation,
+            actor=actor,
+            action="stop_condition.updated",
+            object_type="stop_condition",
+            object_id=stop.pk,
+            pilot_id=stop.pilot_id,
+            changes=diff_fields(before=before, after=snapshot(stop, STOP_FIELDS)),
+        )
     return stop
 
 
