@@ -88,10 +88,6 @@ class Pilot(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def provider_list(self) -> list[str]:
-        return [p.strip() for p in self.model_providers.split(",") if p.strip()]
-
 
 class Comparator(models.TextChoices):
     LT = "lt", "<"
