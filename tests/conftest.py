@@ -53,6 +53,15 @@ def _fast_password_hashing(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # Cached page fragments and sign-in counts must not leak from one test into the next
+    # (on Redis the cache outlives the test database).
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"

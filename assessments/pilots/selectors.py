@@ -27,7 +27,7 @@ from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pi
 
 
 def assessment_open(*, pilot: Pilot) -> Assessment | None:
-    return pilot.assessments.exclude(status=AssessmentStatus.SUPERSEDED).select_related("framework").first()
+    return pilot.assessments.exclude(status=AssessmentStatus.SUPERSEDED).select_related("framework", "score").first()
 
 
 def criterion_rows(*, assessment_ids: Sequence[int]) -> dict[int, list[CriterionRow]]:

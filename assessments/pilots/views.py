@@ -15,13 +15,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assessments.audit.context import Actor
@@ -49,6 +52,7 @@ from assessments.pilots.forms import (
     StopConditionForm,
 )
 from assessments.pilots.models import (
+    Assessment,
     Evidence,
     EvidenceKind,
     Pilot,
@@ -331,21 +335,74 @@ def pilot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _pilot_page(request, _pilot_for(request, pk))
 
 
+# Rendered scores and checklist are kept this long at most; any change to the assessment
+# gives them a new key at once (see _fragments_key), so this bounds only what no key
+# covers, such as a person renaming themselves.
+FRAGMENT_SECONDS = 300
+
+
+def _fragments_key(
+    assessment: Assessment, viewer: Viewer, filters: ChecklistFilters, user_pk: int | None
+) -> str | None:
+    """What the compact checklist and scores depend on. Every write that changes an answer,
+    evidence or the pilot's tier rescores the assessment, which moves ``score.updated_at``;
+    who is looking (their edit rights, "mine") and the day (freshness) are in the key too."""
+    score = getattr(assessment, "score", None)
+    if score is None:
+        return None
+    parts = (
+        assessment.pk,
+        score.updated_at.timestamp(),
+        timezone.localdate().isoformat(),
+        user_pk,
+        ",".join(sorted(viewer.roles)),
+        viewer.owns_pilot,
+        urlencode(filters.query()),
+    )
+    return "pilot-page:v1:" + ":".join(map(str, parts))
+
+
 def _pilot_page(request: HtmxHttpRequest, pilot: Pilot, *, status: int = 200, **extra: Any) -> HttpResponse:
     assessment = assessment_open(pilot=pilot)
     if assessment is None:
         raise Http404("This pilot has no open assessment.")
-    # The compact lines need only each evidence item's dates; the full cards show the items.
-    data = checklist(assessment=assessment, today=timezone.localdate(), with_evidence=request.GET.get("view") == "full")
-    context = _page_context(request, pilot, data, Viewer.of(request, pilot))
+    viewer = Viewer.of(request, pilot)
+    full = request.GET.get("view") == "full"
+    filters = ChecklistFilters.from_query(request.GET)
+    # The full cards hold per-session form tokens and forms with errors are one-offs: only
+    # the compact view, as anyone sees it on arrival, is kept.
+    key = None if full or extra else _fragments_key(assessment, viewer, filters, request.user.pk)
+    fragments = cache.get(key) if key else None
+    if fragments is None:
+        # The compact lines need only each evidence item's dates; the full cards show the items.
+        data = checklist(assessment=assessment, today=timezone.localdate(), with_evidence=full)
+        context = {**_page_context(request, pilot, data, viewer), **extra}
+        fragments = (
+            render_to_string("pilots/_scores.html", context, request if full else None),
+            render_to_string("pilots/pilot_detail.html#checklist", context, request if full else None),
+        )
+        if key:
+            cache.set(key, fragments, FRAGMENT_SECONDS)
+    scores_html, checklist_html = fragments
     if request.htmx and request.htmx.target == "checklist":
-        return render(request, "pilots/pilot_detail.html#checklist", {**context, **extra}, status=status)
-    context["stop_conditions"] = list(pilot.stop_conditions.all())
+        return HttpResponse(checklist_html, status=status)
     current = framework_current(organisation=pilot.organisation)
-    context["newer_framework"] = current if current.pk != assessment.framework_id else None
-    context["activity"] = activity_for_pilot(pilot_id=pilot.pk, limit=20)
-    context["badge"] = integrity_badge(organisation=pilot.organisation)
-    context.update(extra)
+    context = {
+        "pilot": pilot,
+        "assessment": assessment,
+        # Both were rendered (and escaped) by our own templates above.
+        "scores_html": mark_safe(scores_html),
+        "checklist_html": mark_safe(checklist_html),
+        "can_edit_pilot": can_edit_pilot(viewer.roles, actor=viewer.actor, pilot=pilot),
+        "stop_conditions": list(pilot.stop_conditions.all()),
+        "stop_statuses": StopConditionStatus.choices,
+        "stop_form": StopConditionForm(),
+        "stage_form": StageForm(initial={"stage": pilot.stage}),
+        "newer_framework": current if current.pk != assessment.framework_id else None,
+        "activity": activity_for_pilot(pilot_id=pilot.pk, limit=20),
+        "badge": integrity_badge(organisation=pilot.organisation),
+        **extra,
+    }
     return render(request, "pilots/pilot_detail.html", context, status=status)
 
 

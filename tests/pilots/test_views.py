@@ -357,3 +357,28 @@ def test_a_line_save_changes_only_the_status(client, users, pilot, owner_actor):
         "Kept as written",
         users["owner"].pk,
     )
+
+
+def test_the_cached_checklist_shows_a_change_made_elsewhere_at_once(client, users, pilot, owner_actor):
+    from assessments.organisations.models import Membership
+
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    page = client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    assert f'id="line-{response.pk}-status"' in page
+    # Someone else answers it (a service call, no page involved): the next view shows it.
+    response_update(response=response, actor=owner_actor, expected_version=1, status="partly_met")
+    again = client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    line = again.split(f'id="row-{response.pk}"')[1].split("</article>")[0]
+    assert '<option value="partly_met" selected>' in line
+    # Losing the right to edit takes the status control away at once, too.
+    Membership.objects.filter(user=users["owner"], role="owner").update(role="viewer")
+    after = client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    assert f'id="line-{response.pk}-status"' not in after
+
+
+def test_two_people_never_share_a_cached_checklist(client, users, pilot):
+    client.force_login(users["owner"])
+    assert "line-status" in client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    client.force_login(users["viewer"])
+    assert "line-status" not in client.get(reverse("pilot", args=[pilot.pk])).content.decode()
