@@ -37,5 +37,9 @@ def model_update[M: models.Model](
     for name in changed:
         setattr(instance, name, data[name])
     instance.full_clean()
-    instance.save(update_fields=changed)
+    # auto_now fields (updated_at) move on every save, but only if they are written.
+    stamped = [
+        f.name for f in instance._meta.concrete_fields if getattr(f, "auto_now", False) and f.name not in changed
+    ]
+    instance.save(update_fields=[*changed, *stamped])
     return instance, changed

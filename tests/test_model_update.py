@@ -44,3 +44,17 @@ def test_an_invalid_value_is_refused_and_the_row_keeps_its_value(gap):
         model_update(instance=gap, fields=("weight",), data={"weight": 0})
     assert "weight" in refused.value.message_dict
     assert Gap.objects.get(pk=gap.pk).weight == weight
+
+
+def test_an_update_moves_the_auto_now_stamp_in_the_same_save(framework, users, owner_actor):
+    from assessments.pilots.models import Pilot
+    from assessments.pilots.services import pilot_create
+
+    pilot = pilot_create(
+        organisation=framework.organisation, actor=owner_actor, name="Stamped", technical_owner=users["owner"]
+    )
+    before = Pilot.objects.get(pk=pilot.pk).updated_at
+    from assessments.model_update import model_update
+
+    model_update(instance=pilot, fields=("oncall_contact",), data={"oncall_contact": "#ops"})
+    assert Pilot.objects.get(pk=pilot.pk).updated_at > before

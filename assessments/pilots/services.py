@@ -213,8 +213,6 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **changes: Unpack[PilotFields]) 
     pilot, changed = model_update(instance=pilot, fields=PILOT_FIELDS, data=changes)
     if not changed:
         return pilot
-    # model_update saves only the changed columns, which leaves the auto_now stamp behind.
-    pilot.save(update_fields=["updated_at"])
     if "risk_tier" in changed:
         _rescore_pilot(pilot)
     audit_record(
