@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 
 from assessments.audit.models import (
@@ -38,6 +39,10 @@ class ActivityRow:
     changes: dict[str, Any]
 
 
+# Changes that record a person by account id; the feed shows the person's name instead.
+PERSON_FIELDS = frozenset({"owner", "technical_owner", "business_owner"})
+
+
 def _value(value: Any) -> str:
     if value in (None, ""):
         return "nothing"
@@ -45,7 +50,32 @@ def _value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _sentence(event: AuditEvent) -> str:
+def _people(events: list[AuditEvent]) -> dict[str, str]:
+    """Names of the accounts the events' person fields refer to, in one query."""
+    ids = {
+        str(value)
+        for event in events
+        for name, pair in (event.changes or {}).items()
+        if name in PERSON_FIELDS and isinstance(pair, list)
+        for value in pair
+        if value not in (None, "")
+    }
+    if not ids:
+        return {}
+    people = User.objects.filter(pk__in=[int(i) for i in ids if i.isdigit()]).only(
+        "username", "first_name", "last_name"
+    )
+    return {str(u.pk): u.get_full_name() or u.get_username() for u in people}
+
+
+def _sentence(event: AuditEvent, people: dict[str, str] | None = None) -> str:
+    people = people or {}
+
+    def shown(name: str, value: Any) -> str:
+        if name in PERSON_FIELDS and value not in (None, ""):
+            return people.get(str(value), "a former member")
+        return _value(value)
+
     changes: dict[str, Any] = event.changes or {}
     who = event.actor_label
     code = ""
@@ -54,7 +84,7 @@ def _sentence(event: AuditEvent) -> str:
     verb, _, _ = event.action.partition(".")
     if event.action == "response.updated":
         parts = [
-            f"{FIELD_LABELS.get(name, name)} from {_value(pair[0])} to {_value(pair[1])}"
+            f"{FIELD_LABELS.get(name, name)} from {shown(name, pair[0])} to {shown(name, pair[1])}"
             for name, pair in changes.items()
             if name != "criterion"
         ]
@@ -67,23 +97,27 @@ def _sentence(event: AuditEvent) -> str:
     if event.action == "pilot.created":
         return f"{who} created the pilot"
     if event.action == "pilot.updated":
-        fields = ", ".join(f"{n.replace('_', ' ')} to {_value(p[1])}" for n, p in changes.items())
+        fields = ", ".join(f"{n.replace('_', ' ')} to {shown(n, p[1])}" for n, p in changes.items())
         return f"{who} set {fields}" if fields else f"{who} saved the profile unchanged"
+    if event.action == "assessment.migrated":
+        framework = changes.get("framework", [None, None])[1]
+        return f"{who} moved the pilot to {_value(framework)}"
     if event.action.startswith("stop_condition."):
         return f"{who} {event.action.split('.')[1]} a stop condition"
     return f"{who}: {event.action.replace('.', ' ').replace('_', ' ')} ({verb})"
 
 
 def activity_for_pilot(*, pilot_id: int, limit: int = 50) -> list[ActivityRow]:
-    """Newest first: who did what to this pilot, in one query."""
-    events = AuditEvent.objects.filter(pilot_id=pilot_id).order_by("-sequence")[:limit]
+    """Newest first: who did what to this pilot, in two queries (the events, the people they name)."""
+    events = list(AuditEvent.objects.filter(pilot_id=pilot_id).order_by("-sequence")[:limit])
+    people = _people(events)
     return [
         ActivityRow(
             sequence=e.sequence,
             occurred_at=e.occurred_at,
             actor=e.actor_label,
             action=e.action,
-            sentence=_sentence(e),
+            sentence=_sentence(e, people),
             changes=e.changes,
         )
         for e in events
