@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest
 
-from assessments.organisations.context import OrganisationChoiceNeeded, current_organisation
-from assessments.organisations.permissions import roles_of
+from assessments.organisations.context import OrganisationChoiceNeeded, current_organisation, request_roles
 from assessments.organisations.selectors import invitations_pending, organisations_for_user
 
 
@@ -20,12 +19,12 @@ def membership(request: HttpRequest) -> dict[str, object]:
     mine = list(organisations_for_user(user=request.user))
     invitations = invitations_pending(user=request.user).count()
     try:
-        organisation = current_organisation(request)
+        organisation = current_organisation(request, mine=mine)
     except (Http404, OrganisationChoiceNeeded):
         return {"current_org": None, "current_roles": set(), "my_orgs": mine, "pending_invitations": invitations}
     return {
         "current_org": organisation,
-        "current_roles": roles_of(user=request.user, organisation=organisation),
+        "current_roles": request_roles(request, organisation),
         "my_orgs": mine,
         "pending_invitations": invitations,
     }

@@ -33,7 +33,7 @@ from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
 from assessments.frameworks.models import GapKey
 from assessments.frameworks.scoring import GapScore, Scorecard
 from assessments.frameworks.selectors import framework_current, framework_diff
-from assessments.organisations.context import current_organisation, organisation_choose
+from assessments.organisations.context import current_organisation, organisation_choose, request_roles
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import (
     can_create_pilot,
@@ -259,7 +259,7 @@ class Viewer:
 
     @classmethod
     def of(cls, request: HtmxHttpRequest, pilot: Pilot) -> Viewer:
-        roles = roles_of(user=request.user, organisation=pilot.organisation)
+        roles = request_roles(request, pilot.organisation)
         user_pk = request.user.pk
         return cls(
             actor=Actor.for_user(request.user),
