@@ -291,6 +291,7 @@ def _row_context(pilot: Pilot, members: list[User]) -> dict[str, Any]:
         "status_choices": ResponseStatus.choices,
         "today": timezone.localdate(),
         "upload_limit": settings.FILE_UPLOAD_MAX_BYTES,
+        "evidence_form": EvidenceForm(),
     }
 
 
@@ -533,7 +534,12 @@ def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             roles, actor=Actor.for_user(request.user), pilot=pilot, response_owner_id=response.owner_id
         ):
             raise PermissionDenied("Only the pilot's owners and the criterion's owner add evidence.")
-        context = {"response": response, "today": timezone.localdate(), "upload_limit": settings.FILE_UPLOAD_MAX_BYTES}
+        context = {
+            "response": response,
+            "today": timezone.localdate(),
+            "upload_limit": settings.FILE_UPLOAD_MAX_BYTES,
+            "evidence_form": EvidenceForm(),
+        }
         template = "pilots/_evidence_form.html" if request.htmx else "pilots/evidence_new.html"
         return render(request, template, context)
     form = EvidenceForm(request.POST, request.FILES)
@@ -566,8 +572,14 @@ def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Evidence added.")
         return redirect("pilot", pk=response.assessment.pilot_id)
     if errors:
+        # The form comes back as typed (a file cannot be kept: browsers never refill file inputs).
         return _row_response(
-            request, response, status=422, evidence_errors={response.pk: errors}, open_evidence=response.pk
+            request,
+            response,
+            status=422,
+            evidence_errors={response.pk: errors},
+            open_evidence=response.pk,
+            evidence_form=form,
         )
     return _row_response(request, response, saved=response.pk)
 

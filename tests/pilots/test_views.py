@@ -382,3 +382,27 @@ def test_two_people_never_share_a_cached_checklist(client, users, pilot):
     assert "line-status" in client.get(reverse("pilot", args=[pilot.pk])).content.decode()
     client.force_login(users["viewer"])
     assert "line-status" not in client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+
+
+def test_a_refused_upload_keeps_what_was_typed(client, users, pilot):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(users["owner"])
+    response = _first_response(pilot)
+    answer = client.post(
+        reverse("evidence-new", args=[response.pk]),
+        {
+            "kind": "file",
+            "title": "Golden set v3 — 412 cases",
+            "effective_date": "2026-11-02",
+            "expires_on": "2027-01-31",
+            "file": SimpleUploadedFile("report.pdf", b"<html>not a pdf</html>", content_type="application/pdf"),
+        },
+        **HTMX,
+    )
+    assert answer.status_code == 422
+    body = answer.content.decode()
+    assert "not an accepted file type" in body
+    assert 'value="Golden set v3 — 412 cases"' in body
+    assert '<option value="file" selected>' in body
+    assert 'value="2027-01-31"' in body
