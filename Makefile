@@ -43,7 +43,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
 
 # Serve the demo at http://$(HOST):$(PORT) with a Celery worker and beat beside it.
 # Ctrl-C stops all three.
