@@ -273,13 +273,17 @@ class Viewer:
         return can_edit_response(self.roles, actor=self.actor, pilot=pilot, response_owner_id=row.response.owner_id)
 
 
+def _gap_band(gap: GapScore) -> str:
+    # A gap with an open blocker is flagged whatever its score: the verdict depends on it.
+    return "low" if gap.blocking_open else score_band(gap.score)
+
+
 def _scores_context(card: Scorecard) -> dict[str, Any]:
     return {
         "card": card,
         "radar": radar_svg(card.gaps),
         "overall_band": score_band(card.overall),
-        # A gap with an open blocker is flagged whatever its score: the verdict depends on it.
-        "gap_cards": [(gap, "low" if gap.blocking_open else score_band(gap.score)) for gap in card.gaps],
+        "gap_cards": [(gap, _gap_band(gap)) for gap in card.gaps],
     }
 
 
@@ -305,11 +309,11 @@ def _page_context(
     groups: dict[str, tuple[GapScore, str, list[tuple[ChecklistRow, bool]]]] = {}
     for row in rows:
         gap = gaps[row.gap_key]
-        band = "low" if gap.blocking_open else score_band(gap.score)
-        groups.setdefault(row.gap_key, (gap, band, []))[2].append((row, viewer.can_edit(pilot, row)))
+        groups.setdefault(row.gap_key, (gap, _gap_band(gap), []))[2].append((row, viewer.can_edit(pilot, row)))
     query = filters.query()
     return {
-        **_row_context(pilot, _members(pilot.organisation)),
+        # Only the full cards draw editors with an owner list; the compact lines need no members.
+        **_row_context(pilot, _members(pilot.organisation) if full else []),
         **_scores_context(data.card),
         "assessment": data.assessment,
         "groups": list(groups.values()),
@@ -320,12 +324,7 @@ def _page_context(
         "full_view": full,
         "filter_query": urlencode(query),
         "full_query": urlencode({**query, "view": "full"}),
-        "stop_statuses": StopConditionStatus.choices,
         "gap_choices": GapKey.choices,
-        "can_edit_pilot": can_edit_pilot(viewer.roles, actor=viewer.actor, pilot=pilot),
-        "roles": viewer.roles,
-        "stop_form": StopConditionForm(),
-        "stage_form": StageForm(initial={"stage": pilot.stage}),
         **extra,
     }
 
@@ -427,7 +426,7 @@ def _row_render(
         **_row_context(pilot, members),
         "row": row,
         "row_gap": gap,
-        "row_gap_band": ("low" if gap.blocking_open else score_band(gap.score)) if gap else "na",
+        "row_gap_band": _gap_band(gap) if gap else "na",
         "editable": editable,
         "expanded": expanded,
         **(_scores_context(card) | {"oob": True} if card is not None else {}),
