@@ -184,9 +184,11 @@ def invitation_create(
     return invitation
 
 
-def _answer(invitation: Invitation, *, user: User, status: str) -> Invitation:
+def _close(invitation: Invitation, *, status: str, invitee: User | None = None) -> Invitation:
+    """Lock the invitation and close it with ``status``; only a pending one can be closed,
+    and when ``invitee`` is given, only by that person."""
     locked = Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
-    if locked.invitee_id != user.pk:
+    if invitee is not None and locked.invitee_id != invitee.pk:
         raise PermissionDenied("This invitation is for someone else.")
     if locked.status != InvitationStatus.PENDING:
         raise ValidationError(f"This invitation was already {locked.get_status_display().lower()}.")
@@ -200,7 +202,7 @@ def _answer(invitation: Invitation, *, user: User, status: str) -> Invitation:
 def invitation_accept(*, invitation: Invitation, user: User, actor: Actor) -> list[Membership]:
     """The invitee joins with the invited roles (those already held are skipped)."""
     _lock_organisation(invitation.organisation)
-    accepted = _answer(invitation, user=user, status=InvitationStatus.ACCEPTED)
+    accepted = _close(invitation, status=InvitationStatus.ACCEPTED, invitee=user)
     held = set(Membership.objects.filter(organisation=accepted.organisation, user=user).values_list("role", flat=True))
     granted = [
         Membership.objects.create(organisation=accepted.organisation, user=user, role=role)
@@ -224,7 +226,7 @@ def invitation_accept(*, invitation: Invitation, user: User, actor: Actor) -> li
 
 @transaction.atomic
 def invitation_decline(*, invitation: Invitation, user: User, actor: Actor) -> Invitation:
-    declined = _answer(invitation, user=user, status=InvitationStatus.DECLINED)
+    declined = _close(invitation, status=InvitationStatus.DECLINED, invitee=user)
     audit_record(
         organisation=declined.organisation,
         actor=actor,
@@ -240,12 +242,7 @@ def invitation_decline(*, invitation: Invitation, user: User, actor: Actor) -> I
 def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
     """An administrator withdraws an invitation that has not been answered."""
     _require_admin(actor, invitation.organisation)
-    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if locked.status != InvitationStatus.PENDING:
-        raise ValidationError(f"This invitation was already {locked.get_status_display().lower()}.")
-    locked.status = InvitationStatus.REVOKED
-    locked.answered_at = timezone.now()
-    locked.save(update_fields=["status", "answered_at"])
+    locked = _close(invitation, status=InvitationStatus.REVOKED)
     audit_record(
         organisation=invitation.organisation,
         actor=actor,
