@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser, User
+from collections import defaultdict
+from dataclasses import dataclass
+
 from django.http import Http404, HttpRequest
 
-from assessments.organisations.models import Organisation
-from assessments.organisations.permissions import roles_of
+from assessments.organisations.models import Membership, Organisation
 from assessments.organisations.selectors import organisations_for_user
 
 SESSION_KEY = "preflight_org"
@@ -16,6 +17,34 @@ class OrganisationChoiceNeeded(Exception):
     """The person belongs to several organisations and has not chosen which one to look at."""
 
 
+@dataclass(frozen=True)
+class _Memberships:
+    organisations: list[Organisation]
+    roles: dict[int, frozenset[str]]
+
+
+def _request_memberships(request: HttpRequest) -> _Memberships:
+    """The signed-in person's organisations and their roles in each: one query per request
+    (the page, its permission checks and its header all need them)."""
+    known: _Memberships | None = request.__dict__.get("_preflight_memberships")
+    if known is None:
+        organisations: dict[int, Organisation] = {}
+        roles: dict[int, set[str]] = defaultdict(set)
+        if request.user.is_authenticated:
+            rows = Membership.objects.filter(user_id=request.user.pk).select_related("organisation")
+            for membership in rows.order_by("organisation__name", "organisation_id"):
+                organisations.setdefault(membership.organisation_id, membership.organisation)
+                roles[membership.organisation_id].add(membership.role)
+        known = _Memberships(list(organisations.values()), {pk: frozenset(r) for pk, r in roles.items()})
+        request.__dict__["_preflight_memberships"] = known
+    return known
+
+
+def request_organisations(request: HttpRequest) -> list[Organisation]:
+    """The signed-in person's organisations, by name."""
+    return _request_memberships(request).organisations
+
+
 def current_organisation(request: HttpRequest, *, mine: list[Organisation] | None = None) -> Organisation:
     """The organisation chosen in this session, or the only one the person belongs to.
 
@@ -23,9 +52,8 @@ def current_organisation(request: HttpRequest, *, mine: list[Organisation] | Non
     the one that just added them): they are asked to choose, and the header shows
     the choice from then on.
     """
-    user: User | AnonymousUser = request.user
     if mine is None:
-        mine = list(organisations_for_user(user=user))
+        mine = request_organisations(request)
     slug = request.session.get(SESSION_KEY)
     chosen = next((org for org in mine if org.slug == slug), None) if slug else None
     if chosen is not None:
@@ -46,9 +74,6 @@ def organisation_choose(request: HttpRequest, slug: str) -> Organisation:
 
 
 def request_roles(request: HttpRequest, organisation: Organisation) -> set[str]:
-    """``roles_of`` for the signed-in person, asked once per request and organisation
-    (the page and its header both need it)."""
-    known: dict[int, set[str]] = request.__dict__.setdefault("_preflight_roles", {})
-    if organisation.pk not in known:
-        known[organisation.pk] = roles_of(user=request.user, organisation=organisation)
-    return known[organisation.pk]
+    """``roles_of`` for the signed-in person, read with their organisations once per request.
+    Services check roles afresh (``roles_of``) inside their own transaction."""
+    return set(_request_memberships(request).roles.get(organisation.pk, frozenset()))

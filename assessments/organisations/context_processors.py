@@ -2,8 +2,13 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest
 
-from assessments.organisations.context import OrganisationChoiceNeeded, current_organisation, request_roles
-from assessments.organisations.selectors import invitations_pending, organisations_for_user
+from assessments.organisations.context import (
+    OrganisationChoiceNeeded,
+    current_organisation,
+    request_organisations,
+    request_roles,
+)
+from assessments.organisations.selectors import invitations_pending
 
 
 def membership(request: HttpRequest) -> dict[str, object]:
@@ -16,7 +21,7 @@ def membership(request: HttpRequest) -> dict[str, object]:
     ):
         # An htmx fragment (a row, a form) has no header to fill: spare its queries.
         return {}
-    mine = list(organisations_for_user(user=request.user))
+    mine = request_organisations(request)
     invitations = invitations_pending(user=request.user).count()
     try:
         organisation = current_organisation(request, mine=mine)

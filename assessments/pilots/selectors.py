@@ -30,6 +30,18 @@ def assessment_open(*, pilot: Pilot) -> Assessment | None:
     return pilot.assessments.exclude(status=AssessmentStatus.SUPERSEDED).select_related("framework", "score").first()
 
 
+def assessment_open_of_pilot(*, pilot_id: int, organisation_ids: Sequence[int]) -> Assessment | None:
+    """The open assessment of a pilot in one of these organisations, with the pilot and its
+    cached scores: what a pilot page needs to find its stored parts, in one small query
+    (the framework and the owners are read only when the parts are rendered)."""
+    return (
+        Assessment.objects.filter(pilot_id=pilot_id, pilot__organisation_id__in=organisation_ids)
+        .exclude(status=AssessmentStatus.SUPERSEDED)
+        .select_related("pilot", "score")
+        .first()
+    )
+
+
 def criterion_rows(*, assessment_ids: Sequence[int]) -> dict[int, list[CriterionRow]]:
     """Scoring rows per assessment: two queries however many assessments are asked for."""
     expiries: dict[int, list[dt.date]] = defaultdict(list)

@@ -15,25 +15,27 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assessments.audit.context import Actor
-from assessments.audit.selectors import activity_for_pilot, integrity_badge
+from assessments.audit.selectors import activity_for_pilot, audit_head_sequence, integrity_badge
 from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
 from assessments.frameworks.models import GapKey
 from assessments.frameworks.scoring import GapScore, Scorecard
 from assessments.frameworks.selectors import framework_current, framework_diff
-from assessments.organisations.context import current_organisation, organisation_choose, request_roles
+from assessments.organisations.context import (
+    current_organisation,
+    organisation_choose,
+    request_organisations,
+    request_roles,
+)
 from assessments.organisations.models import Organisation
 from assessments.organisations.permissions import (
     can_create_pilot,
@@ -67,6 +69,7 @@ from assessments.pilots.selectors import (
     ChecklistRow,
     assessment_move_preview,
     assessment_open,
+    assessment_open_of_pilot,
     checklist,
     checklist_filter,
     checklist_row,
@@ -88,6 +91,7 @@ from assessments.pilots.services import (
 from assessments.pilots.uploads import upload_check
 from assessments.text import filename_safe
 from readiness.http import HtmxHttpRequest, form_attach_errors
+from readiness.pagecache import page_key, part_render, parts_cached
 
 PAGE_SIZE = 25
 
@@ -100,12 +104,11 @@ def _members(organisation: Organisation) -> list[User]:
 
 def _pilot_for(request: HtmxHttpRequest, pk: int) -> Pilot:
     """A pilot of one of the user's organisations, or 404 (never reveal another organisation's data)."""
-    pilot = get_object_or_404(
+    return get_object_or_404(
         Pilot.objects.select_related("organisation", "business_owner", "technical_owner"),
         pk=pk,
-        organisation__in=organisations_for_user(user=request.user),
+        organisation_id__in=[org.pk for org in request_organisations(request)],
     )
-    return pilot
 
 
 def _pilot_for_edit(request: HtmxHttpRequest, pk: int) -> Pilot:
@@ -133,6 +136,30 @@ def _response_for(request: HtmxHttpRequest, pk: int) -> Response:
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """The portfolio dashboard of the current organisation."""
     organisation = current_organisation(request)
+    roles = request_roles(request, organisation)
+    # The hourly ageing job rescores without an audited write: between it and a new day the
+    # stored parts are at most PART_SECONDS behind it (its own lag is an hour).
+    key = page_key(
+        "portfolio",
+        (
+            organisation.pk,
+            audit_head_sequence(organisation=organisation),
+            timezone.localdate().isoformat(),
+            request.user.pk,
+            ",".join(sorted(roles)),
+            urlencode(sorted(request.GET.lists()), doseq=True),
+        ),
+    )
+    top, results = parts_cached(request, key, lambda: _portfolio_parts(request, organisation, roles))
+    if request.htmx:
+        return HttpResponse(results)
+    return render(
+        request, "pilots/dashboard.html", {"organisation": organisation, "top_html": top, "results_html": results}
+    )
+
+
+def _portfolio_parts(request: HtmxHttpRequest, organisation: Organisation, roles: set[str]) -> tuple[str, str]:
+    """The dashboard's heading with its filters, and the page of results, rendered for storage."""
     owners = _members(organisation)
     form = PortfolioFilterForm(request.GET or None, owners=owners)
     filters = form.filters()
@@ -147,10 +174,9 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "entries": [(entry, mini_bars_svg(entry.gaps)) for entry in entries],
         "query": query.urlencode(),
-        "can_create": can_create_pilot(roles_of(user=request.user, organisation=organisation)),
+        "can_create": can_create_pilot(roles),
     }
-    template = "pilots/dashboard.html#results" if request.htmx else "pilots/dashboard.html"
-    return render(request, template, context)
+    return (part_render("pilots/dashboard.html#top", context), part_render("pilots/dashboard.html#results", context))
 
 
 @require_POST
@@ -332,67 +358,50 @@ def _page_context(
 @require_GET
 @login_required
 def pilot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    return _pilot_page(request, _pilot_for(request, pk))
+    organisations = {org.pk: org for org in request_organisations(request)}
+    assessment = assessment_open_of_pilot(pilot_id=pk, organisation_ids=list(organisations))
+    if assessment is None:
+        return _pilot_page(request, _pilot_for(request, pk))  # a 404 either way, saying which
+    pilot = assessment.pilot
+    pilot.organisation = organisations[pilot.organisation_id]  # already read with the memberships
+    return _pilot_page(request, pilot, assessment=assessment)
 
 
-# Rendered scores and checklist are kept this long at most; any change to the assessment
-# gives them a new key at once (see _fragments_key), so this bounds only what no key
-# covers, such as a person renaming themselves.
-FRAGMENT_SECONDS = 300
-
-
-def _fragments_key(
-    assessment: Assessment, viewer: Viewer, filters: ChecklistFilters, user_pk: int | None
+def _page_key(
+    assessment: Assessment, head_sequence: int, viewer: Viewer, filters: ChecklistFilters, user_pk: int | None
 ) -> str | None:
-    """What the compact checklist and scores depend on. Every write that changes an answer,
-    evidence or the pilot's tier rescores the assessment, which moves ``score.updated_at``;
-    who is looking (their edit rights, "mine") and the day (freshness) are in the key too."""
+    """Everything the stored parts of a pilot page show depends on: the organisation's data
+    (every audited write moves the audit-chain head), the cached scores (the hourly ageing
+    job rescores without an audit event), the day (freshness), who is looking (edit rights,
+    "mine") and the filters."""
     score = getattr(assessment, "score", None)
     if score is None:
         return None
-    parts = (
-        assessment.pk,
-        score.updated_at.timestamp(),
-        timezone.localdate().isoformat(),
-        user_pk,
-        ",".join(sorted(viewer.roles)),
-        viewer.owns_pilot,
-        urlencode(filters.query()),
+    return page_key(
+        "pilot",
+        (
+            assessment.pk,
+            head_sequence,
+            score.updated_at.timestamp(),
+            timezone.localdate().isoformat(),
+            user_pk,
+            ",".join(sorted(viewer.roles)),
+            viewer.owns_pilot,
+            urlencode(filters.query()),
+        ),
     )
-    return "pilot-page:v1:" + ":".join(map(str, parts))
 
 
-def _pilot_page(request: HtmxHttpRequest, pilot: Pilot, *, status: int = 200, **extra: Any) -> HttpResponse:
-    assessment = assessment_open(pilot=pilot)
-    if assessment is None:
-        raise Http404("This pilot has no open assessment.")
-    viewer = Viewer.of(request, pilot)
+def _pilot_parts(
+    request: HtmxHttpRequest, pilot: Pilot, assessment: Assessment, viewer: Viewer, extra: dict[str, Any]
+) -> tuple[str, str, str, str]:
+    """The pilot page's head, scores, checklist and activity, rendered for storage."""
     full = request.GET.get("view") == "full"
-    filters = ChecklistFilters.from_query(request.GET)
-    # The full cards hold per-session form tokens and forms with errors are one-offs: only
-    # the compact view, as anyone sees it on arrival, is kept.
-    key = None if full or extra else _fragments_key(assessment, viewer, filters, request.user.pk)
-    fragments = cache.get(key) if key else None
-    if fragments is None:
-        # The compact lines need only each evidence item's dates; the full cards show the items.
-        data = checklist(assessment=assessment, today=timezone.localdate(), with_evidence=full)
-        context = {**_page_context(request, pilot, data, viewer), **extra}
-        fragments = (
-            render_to_string("pilots/_scores.html", context, request if full else None),
-            render_to_string("pilots/pilot_detail.html#checklist", context, request if full else None),
-        )
-        if key:
-            cache.set(key, fragments, FRAGMENT_SECONDS)
-    scores_html, checklist_html = fragments
-    if request.htmx and request.htmx.target == "checklist":
-        return HttpResponse(checklist_html, status=status)
+    # The compact lines need only each evidence item's dates; the full cards show the items.
+    data = checklist(assessment=assessment, today=timezone.localdate(), with_evidence=full)
     current = framework_current(organisation=pilot.organisation)
     context = {
-        "pilot": pilot,
-        "assessment": assessment,
-        # Both were rendered (and escaped) by our own templates above.
-        "scores_html": mark_safe(scores_html),
-        "checklist_html": mark_safe(checklist_html),
+        **_page_context(request, pilot, data, viewer),
         "can_edit_pilot": can_edit_pilot(viewer.roles, actor=viewer.actor, pilot=pilot),
         "stop_conditions": list(pilot.stop_conditions.all()),
         "stop_statuses": StopConditionStatus.choices,
@@ -400,8 +409,47 @@ def _pilot_page(request: HtmxHttpRequest, pilot: Pilot, *, status: int = 200, **
         "stage_form": StageForm(initial={"stage": pilot.stage}),
         "newer_framework": current if current.pk != assessment.framework_id else None,
         "activity": activity_for_pilot(pilot_id=pilot.pk, limit=20),
-        "badge": integrity_badge(organisation=pilot.organisation),
         **extra,
+    }
+    return (
+        part_render("pilots/pilot_detail.html#head", context),
+        part_render("pilots/_scores.html", context),
+        part_render("pilots/pilot_detail.html#checklist", context),
+        part_render("pilots/pilot_detail.html#activity", context),
+    )
+
+
+def _pilot_page(
+    request: HtmxHttpRequest,
+    pilot: Pilot,
+    *,
+    assessment: Assessment | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> HttpResponse:
+    if assessment is None:
+        assessment = assessment_open(pilot=pilot)
+    if assessment is None:
+        raise Http404("This pilot has no open assessment.")
+    viewer = Viewer.of(request, pilot)
+    filters = ChecklistFilters.from_query(request.GET)
+    badge = integrity_badge(organisation=pilot.organisation)
+    # The full cards (for printing) are rare and forms with errors are one-offs: only the
+    # compact page, as anyone sees it on arrival or after a filter, is kept.
+    full = request.GET.get("view") == "full"
+    key = None if full or extra else _page_key(assessment, badge.head_sequence, viewer, filters, request.user.pk)
+    head, scores, checklist_html, activity = parts_cached(
+        request, key, lambda: _pilot_parts(request, pilot, assessment, viewer, extra)
+    )
+    if request.htmx and request.htmx.target == "checklist":
+        return HttpResponse(checklist_html, status=status)
+    context = {
+        "pilot": pilot,
+        "head_html": head,
+        "scores_html": scores,
+        "checklist_html": checklist_html,
+        "activity_html": activity,
+        "badge": badge,
     }
     return render(request, "pilots/pilot_detail.html", context, status=status)
 
