@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "assessments.audit",
     "assessments.frameworks",
     "assessments.pilots",
+    "assessments.evidence",
 ]
 
 MIDDLEWARE = [
@@ -178,6 +179,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FILE_UPLOAD_MAX_BYTES + 1024 * 1024
 # requests are refused from their Content-Length before the body is read; set the proxy's
 # limit (nginx client_max_body_size) to the same value.
 REQUEST_MAX_BYTES = int(env("REQUEST_MAX_BYTES", str(FILE_UPLOAD_MAX_BYTES + 1024 * 1024)))
+
+# --- Evidence from linked systems -------------------------------------------------
+# Linked systems' credentials are encrypted at rest with these Fernet keys, newest first:
+# the first encrypts, every one still decrypts until `manage.py credentials_rotate` has
+# re-encrypted each row with the first. Unset: one key derived from SECRET_KEY (set your
+# own in production, so that changing SECRET_KEY does not make stored credentials unreadable).
+CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS")
+# Outbound requests (connectors, evidence URLs) refuse private, loopback, link-local and
+# other internal addresses. On-premise installations name the internal hosts (or address
+# ranges, as CIDR) they may reach here; empty by default.
+OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS")
+OUTBOUND_TIMEOUT_SECONDS = float(env("OUTBOUND_TIMEOUT_SECONDS", "10"))
+OUTBOUND_MAX_BYTES = int(env("OUTBOUND_MAX_BYTES", str(5 * 1024 * 1024)))
+# At most this many checks run against one host at a time (across all workers).
+OUTBOUND_MAX_PER_HOST = int(env("OUTBOUND_MAX_PER_HOST", "4"))
+# Demo linked systems read real tool outputs from here (never from anywhere else on disk).
+EVIDENCE_FIXTURES_DIR = BASE_DIR / "fixtures" / "evidence"
 
 CACHE_URL = env("REDIS_URL")
 if CACHE_URL:
