@@ -284,13 +284,15 @@ class _Target:
 
 
 def shown(url: str) -> str:
-    """The URL for messages and logs: no credentials, query or fragment (they may hold tokens)."""
+    """The URL for messages and logs: no credentials, query or fragment (they may hold tokens),
+    and control characters escaped so a hostile URL cannot forge lines in a log."""
     try:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
-        return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme and netloc else url.split("?")[0][:200]
+        text = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme and netloc else url.split("?")[0]
     except ValueError:
-        return url.split("?")[0][:200]
+        text = url.split("?")[0]
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text[:200])
 
 
 def _refuse(url: str, why: str) -> OutboundError:
