@@ -333,6 +333,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "assessments.audit.tasks.audit_checkpoint_due",
         "schedule": crontab(),
     },
+    # Queues the linked-system checks that are due; each runs as its own job.
+    "check-runs-dispatch": {
+        "task": "assessments.evidence.tasks.check_runs_dispatch",
+        "schedule": 30.0,
+    },
 }
 
 # Ed25519 key that signs audit checkpoints (PEM, PKCS#8). The demo setup writes

@@ -9,9 +9,12 @@ Rules (the README repeats them for reviewers):
 - Evidence is fresh until its expiry (its own expiry date or effective date +
   the criterion's maximum age, whichever is sooner), "expiring" within 14 days
   of it, stale after.
+- A passing automated check counts as current evidence from the day of its latest
+  run. A check whose latest run failed (or could not read its system) keeps its
+  criterion from counting as met: it earns the points of "not met".
 - ``is_ready`` fails closed: any applicable blocking criterion that is not met,
-  unanswered, or met with no current evidence makes the pilot not ready, and
-  each such criterion is listed as a reason.
+  unanswered, met with no current evidence, or with a failing check makes the
+  pilot not ready, and each such criterion is listed as a reason.
 """
 
 from __future__ import annotations
@@ -41,10 +44,17 @@ class CriterionRow:
     status: str
     applies: bool = True
     evidence_expiries: tuple[dt.date, ...] = ()
+    # "check “Golden set” failing since 1 Dec 2026 10:00", one per failing check.
+    check_failures: tuple[str, ...] = ()
 
     @property
     def counted(self) -> bool:
         return self.applies and self.status != "not_applicable"
+
+    @property
+    def effective_status(self) -> str:
+        """The answer as scoring counts it: "met" with a failing check is not met."""
+        return "not_met" if self.status == "met" and self.check_failures else self.status
 
 
 @dataclass(frozen=True)
@@ -108,11 +118,18 @@ def _weighted(rows: Iterable[CriterionRow]) -> float | None:
     for row in rows:
         weight = SEVERITY_WEIGHT[row.severity]
         total += weight
-        earned += weight * STATUS_POINTS[row.status]
+        earned += weight * STATUS_POINTS[row.effective_status]
     return None if total == 0 else 100.0 * earned / total
 
 
 def _blocker_reason(row: CriterionRow, today: dt.date) -> str | None:
+    if row.check_failures:
+        answer = "" if row.status == "met" else (_answer_reason(row, today) or "")
+        return "; ".join(filter(None, [answer, *row.check_failures]))
+    return _answer_reason(row, today)
+
+
+def _answer_reason(row: CriterionRow, today: dt.date) -> str | None:
     if row.status == "not_started":
         return "unanswered"
     if row.status in {"not_met", "partly_met"}:
@@ -155,7 +172,7 @@ def score(rows: Sequence[CriterionRow], *, today: dt.date) -> Scorecard:
                 weight=weight,
                 score=None if value is None else round(value),
                 counted=len(counted),
-                met=sum(1 for r in counted if r.status == "met"),
+                met=sum(1 for r in counted if r.effective_status == "met"),
                 blocking_open=sum(1 for b in blockers if b.gap_key == key),
             )
         )

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from assessments.frameworks.scoring import Scorecard
 from assessments.pilots.models import AssessmentScore
-from assessments.pilots.selectors import scorecards
+from assessments.pilots.selectors import CheckOutcomes, scorecards
 
 GAP_COLUMNS = ("evals", "observability", "guardrails", "governance", "cost", "ownership")
 
@@ -37,10 +37,12 @@ def _columns(card: Scorecard, today: dt.date) -> dict[str, object]:
     return values
 
 
-def scores_refresh(*, assessment_ids: Sequence[int], today: dt.date) -> dict[int, Scorecard]:
+def scores_refresh(
+    *, assessment_ids: Sequence[int], today: dt.date, checks: CheckOutcomes | None = None
+) -> dict[int, Scorecard]:
     """Recompute and store the scorecards of ``assessment_ids``; returns them, so a caller
     that shows the scores does not compute them a second time."""
-    cards = scorecards(assessment_ids=assessment_ids, today=today)
+    cards = scorecards(assessment_ids=assessment_ids, today=today, checks=checks)
     # No savepoint of its own: callers run inside their transaction, and the daily job's
     # one-row UPDATEs are atomic by themselves.
     with transaction.atomic(savepoint=False):

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from django.db.models import Count, F, FilteredRelation, Q, QuerySet
 
+from assessments.evidence.selectors import CheckOutcome, check_outcomes
 from assessments.frameworks.models import Criterion, Framework, GapKey
 from assessments.frameworks.scoring import (
     EXPIRING,
@@ -42,8 +43,14 @@ def assessment_open_of_pilot(*, pilot_id: int, organisation_ids: Sequence[int]) 
     )
 
 
-def criterion_rows(*, assessment_ids: Sequence[int]) -> dict[int, list[CriterionRow]]:
-    """Scoring rows per assessment: two queries however many assessments are asked for."""
+CheckOutcomes = dict[tuple[int, int], list[CheckOutcome]]
+
+
+def criterion_rows(
+    *, assessment_ids: Sequence[int], checks: CheckOutcomes | None = None
+) -> dict[int, list[CriterionRow]]:
+    """Scoring rows per assessment: three queries however many assessments are asked for
+    (two when the caller already read the pilots' ``checks``)."""
     expiries: dict[int, list[dt.date]] = defaultdict(list)
     evidence = Evidence.objects.filter(response__assessment_id__in=assessment_ids).values_list(
         "response_id", "effective_date", "expires_on", "response__criterion__max_evidence_age_days"
@@ -52,6 +59,8 @@ def criterion_rows(*, assessment_ids: Sequence[int]) -> dict[int, list[Criterion
         expiries[response_id].append(
             evidence_expiry(effective_date=effective_date, expires_on=expires_on, max_age_days=max_age)
         )
+    if checks is None:
+        checks = check_outcomes(assessment_ids=assessment_ids)
 
     rows: dict[int, list[CriterionRow]] = defaultdict(list)
     responses = (
@@ -60,6 +69,8 @@ def criterion_rows(*, assessment_ids: Sequence[int]) -> dict[int, list[Criterion
         .values_list(
             "id",
             "assessment_id",
+            "assessment__pilot_id",
+            "criterion_id",
             "status",
             "assessment__pilot__risk_tier",
             "criterion__code",
@@ -74,8 +85,12 @@ def criterion_rows(*, assessment_ids: Sequence[int]) -> dict[int, list[Criterion
             "criterion__gap__weight",
         )
     )
-    for rid, aid, status, tier, code, title, severity, a_min, a_lim, a_high, gkey, gname, gorder, gweight in responses:
+    for (
+        rid, aid, pilot_id, criterion_id, status, tier, code, title, severity, a_min, a_lim, a_high,
+        gkey, gname, gorder, gweight,
+    ) in responses:  # fmt: skip
         applies = {"minimal": a_min, "limited": a_lim, "high": a_high}[tier]
+        found = checks.get((pilot_id, criterion_id), [])
         rows[aid].append(
             CriterionRow(
                 code=code,
@@ -87,14 +102,17 @@ def criterion_rows(*, assessment_ids: Sequence[int]) -> dict[int, list[Criterion
                 severity=severity,
                 status=status,
                 applies=applies,
-                evidence_expiries=tuple(expiries.get(rid, ())),
+                evidence_expiries=(*expiries.get(rid, ()), *(c.expiry for c in found if c.expiry)),
+                check_failures=tuple(f for c in found if (f := c.failure)),
             )
         )
     return rows
 
 
-def scorecards(*, assessment_ids: Sequence[int], today: dt.date) -> dict[int, Scorecard]:
-    rows = criterion_rows(assessment_ids=assessment_ids)
+def scorecards(
+    *, assessment_ids: Sequence[int], today: dt.date, checks: CheckOutcomes | None = None
+) -> dict[int, Scorecard]:
+    rows = criterion_rows(assessment_ids=assessment_ids, checks=checks)
     return {aid: score(rows.get(aid, []), today=today) for aid in assessment_ids}
 
 
@@ -206,6 +224,11 @@ class ChecklistRow:
     evidence: list[EvidenceView]
     blocker_reason: str | None
     freshness: tuple[str, ...] = ()
+    checks: tuple[CheckOutcome, ...] = ()
+
+    @property
+    def checks_failing(self) -> int:
+        return sum(1 for c in self.checks if c.state in ("fail", "error"))
 
     @property
     def evidence_count(self) -> int:
@@ -295,7 +318,9 @@ def _evidence_views(items: Sequence[Evidence], *, max_age_days: int, today: dt.d
     return views
 
 
-def _criterion_row(response: Response, expiries: tuple[dt.date, ...], tier: str) -> CriterionRow:
+def _criterion_row(
+    response: Response, expiries: tuple[dt.date, ...], tier: str, checks: Sequence[CheckOutcome] = ()
+) -> CriterionRow:
     criterion = response.criterion
     return CriterionRow(
         code=criterion.code,
@@ -307,7 +332,8 @@ def _criterion_row(response: Response, expiries: tuple[dt.date, ...], tier: str)
         severity=criterion.severity,
         status=response.status,
         applies=criterion.applies_to(tier),
-        evidence_expiries=expiries,
+        evidence_expiries=(*expiries, *(c.expiry for c in checks if c.expiry)),
+        check_failures=tuple(f for c in checks if (f := c.failure)),
     )
 
 
@@ -339,17 +365,19 @@ def checklist(
         )
         for response_id, effective_date, expires_on in dates:
             dates_by_response[response_id].append((effective_date, expires_on))
+    checks = check_outcomes(pilot_ids=[assessment.pilot_id])
     rows: list[ChecklistRow] = []
     for response in responses:
         response.assessment = assessment  # one assessment for every row: no query per row
+        found = tuple(checks.get((assessment.pilot_id, response.criterion_id), ()))
         max_age = response.criterion.max_evidence_age_days
         expiries = tuple(
             evidence_expiry(effective_date=effective, expires_on=expires, max_age_days=max_age)
             for effective, expires in dates_by_response.get(response.pk, [])
         )
         views = _evidence_views(items_by_response.get(response.pk, []), max_age_days=max_age, today=today)
-        crow = _criterion_row(response, expiries, tier)
-        rows.append(ChecklistRow(response, crow, views, None, tuple(freshness_of(e, today) for e in expiries)))
+        crow = _criterion_row(response, expiries, tier, found)
+        rows.append(ChecklistRow(response, crow, views, None, tuple(freshness_of(e, today) for e in expiries), found))
     card = score([r.criterion_row for r in rows], today=today)
     reasons = {b.code: b.reason for b in card.blockers}
     rows = [dataclasses.replace(r, blocker_reason=reasons.get(r.criterion_row.code)) for r in rows]
@@ -359,13 +387,20 @@ def checklist(
     return Checklist(assessment=assessment, rows=rows, card=card)
 
 
-def checklist_row(*, response: Response, card: Scorecard, today: dt.date) -> ChecklistRow:
-    """One row for a response whose scorecard is already known (one query, for its evidence)."""
+def checklist_row(
+    *, response: Response, card: Scorecard, today: dt.date, checks: CheckOutcomes | None = None
+) -> ChecklistRow:
+    """One row for a response whose scorecard is already known (one query for its evidence,
+    and one for the pilot's checks unless the caller read them already)."""
     items = list(Evidence.objects.filter(response=response).select_related("added_by"))
     views = _evidence_views(items, max_age_days=response.criterion.max_evidence_age_days, today=today)
     reasons = {b.code: b.reason for b in card.blockers}
-    crow = _criterion_row(response, tuple(v.expiry for v in views), response.assessment.pilot.risk_tier)
-    return ChecklistRow(response, crow, views, reasons.get(crow.code), tuple(v.freshness for v in views))
+    pilot = response.assessment.pilot
+    if checks is None:
+        checks = check_outcomes(pilot_ids=[pilot.pk])
+    found = tuple(checks.get((pilot.pk, response.criterion_id), ()))
+    crow = _criterion_row(response, tuple(v.expiry for v in views), pilot.risk_tier, found)
+    return ChecklistRow(response, crow, views, reasons.get(crow.code), tuple(v.freshness for v in views), found)
 
 
 @dataclass(frozen=True)

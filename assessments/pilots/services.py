@@ -21,6 +21,7 @@ from django.utils.text import slugify
 
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
+from assessments.evidence.selectors import check_outcomes
 from assessments.frameworks.models import Framework, FrameworkStatus
 from assessments.frameworks.scoring import Scorecard
 from assessments.frameworks.selectors import framework_current
@@ -44,6 +45,7 @@ from assessments.pilots.models import (
     StopCondition,
 )
 from assessments.pilots.scorecache import scores_refresh
+from assessments.pilots.selectors import CheckOutcomes
 from assessments.text import name_distinct_check, name_key, text_check
 
 
@@ -304,6 +306,7 @@ class ResponseUpdate:
     response: Response
     card: Scorecard
     still_editable: bool  # false when the editor just handed the criterion to someone else
+    checks: CheckOutcomes  # the pilot's automated checks, read once for the scores and the row
 
 
 @transaction.atomic
@@ -346,7 +349,8 @@ def response_update(*, response: Response, actor: Actor, expected_version: int, 
     if "owner" in fields:
         response.owner = fields["owner"]
     response.version, response.updated_by_id, response.updated_at = expected_version + 1, actor.user_pk, now
-    cards = scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate())
+    checks = check_outcomes(pilot_ids=[pilot.pk])
+    cards = scores_refresh(assessment_ids=[response.assessment_id], today=timezone.localdate(), checks=checks)
     audit_record(
         organisation=pilot.organisation,
         actor=actor,
@@ -363,6 +367,7 @@ def response_update(*, response: Response, actor: Actor, expected_version: int, 
         response=response,
         card=cards[response.assessment_id],
         still_editable=can_edit_response(roles, actor=actor, pilot=pilot, response_owner_id=response.owner_id),
+        checks=checks,
     )
 
 

@@ -555,7 +555,7 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
     if not request.htmx:
         return redirect("pilot", pk=response.assessment.pilot_id)
-    row = checklist_row(response=result.response, card=result.card, today=timezone.localdate())
+    row = checklist_row(response=result.response, card=result.card, today=timezone.localdate(), checks=result.checks)
     return _row_render(
         request,
         row,

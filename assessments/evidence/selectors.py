@@ -1,0 +1,99 @@
+"""Reads of linked systems, checks and runs, shaped for readiness and for the pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from assessments.evidence.models import Check, CheckRun, LinkedSystem, RunStatus, Verdict
+from assessments.frameworks.scoring import evidence_expiry
+from assessments.pilots.models import Pilot
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check as readiness and the checklist see it: its latest run's verdict in words."""
+
+    check_id: int
+    name: str
+    rule: str
+    state: str  # "pass", "fail", "error" (could not read its system), "pending" (never finished)
+    message: str
+    finished_at: dt.datetime | None
+    failing_since: dt.datetime | None
+    expiry: dt.date | None  # a pass is current evidence until then
+
+    @property
+    def failure(self) -> str | None:
+        if self.state in ("pass", "pending"):
+            return None
+        since = timezone.localtime(self.failing_since or self.finished_at).strftime("%-d %b %Y %H:%M")  # type: ignore[arg-type]
+        return f"check “{self.name}” failing since {since}"
+
+
+def check_outcomes(
+    *, pilot_ids: Sequence[int] = (), assessment_ids: Sequence[int] = ()
+) -> dict[tuple[int, int], list[CheckOutcome]]:
+    """Per (pilot, criterion), every check of an enabled linked system of these pilots (or of
+    the pilots of these assessments). One query."""
+    outcomes: dict[tuple[int, int], list[CheckOutcome]] = {}
+    scope = Q(linked_system__pilot_id__in=pilot_ids) | Q(linked_system__pilot__assessments__id__in=assessment_ids)
+    checks = (
+        Check.objects.filter(scope, linked_system__enabled=True)
+        .distinct()
+        .select_related("latest_run", "criterion", "linked_system")
+        .order_by("name")
+    )
+    for check in checks:
+        run = check.latest_run
+        expiry = None
+        if run is None:
+            state = "pending"
+        elif run.status == RunStatus.OK and run.verdict == Verdict.PASS:
+            state = "pass"
+            assert run.finished_at is not None
+            expiry = evidence_expiry(
+                effective_date=timezone.localdate(run.finished_at),
+                expires_on=None,
+                max_age_days=check.criterion.max_evidence_age_days,
+            )
+        else:
+            state = "fail" if run.status == RunStatus.OK else "error"
+        outcomes.setdefault((check.linked_system.pilot_id, check.criterion_id), []).append(
+            CheckOutcome(
+                check_id=check.pk,
+                name=check.name,
+                rule=check.rule_text(),
+                state=state,
+                message=run.message if run else "Not run yet.",
+                finished_at=run.finished_at if run else None,
+                failing_since=check.failing_since,
+                expiry=expiry,
+            )
+        )
+    return outcomes
+
+
+def linked_systems_of(*, pilot: Pilot) -> QuerySet[LinkedSystem]:
+    return LinkedSystem.objects.filter(pilot=pilot).prefetch_related(
+        "checks__criterion", "checks__rule_changed_by", "checks__latest_run"
+    )
+
+
+def run_history(*, check_ids: Sequence[int], limit: int = 20) -> dict[int, list[CheckRun]]:
+    """The newest ``limit`` finished runs of each check, oldest first (for sparklines)."""
+    history: dict[int, list[CheckRun]] = {}
+    runs = CheckRun.objects.filter(
+        check_rule_id__in=check_ids, status__in=[RunStatus.OK, RunStatus.FAILED, RunStatus.ERROR]
+    )
+    for run in runs.order_by("check_rule_id", "-finished_at").only(
+        "check_rule_id", "status", "verdict", "value", "finished_at", "facts"
+    ):
+        bucket = history.setdefault(run.check_rule_id, [])
+        if len(bucket) < limit:
+            bucket.append(run)
+    return {k: list(reversed(v)) for k, v in history.items()}

@@ -1,0 +1,586 @@
+"""Writes to linked systems, checks and check runs.
+
+Every rule change is audited in the transaction that makes it, so no run can use a rule
+the trail does not show. A run is claimed by one worker with a compare-and-set update,
+finishes once (one audit event), and rescores the pilot in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path, PurePath
+from typing import Any, TypedDict, Unpack
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from assessments.audit.context import Actor
+from assessments.audit.services import audit_record, snapshot
+from assessments.evidence.connectors.base import ConnectorError, Facts, Source, connector_for
+from assessments.evidence.credentials import CredentialsError, credentials_decrypt, credentials_encrypt
+from assessments.evidence.models import (
+    Check,
+    CheckRun,
+    Comparator,
+    LinkedSystem,
+    RunStatus,
+    RunTrigger,
+    SystemKind,
+    Verdict,
+)
+from assessments.frameworks.models import Criterion
+from assessments.model_update import model_update
+from assessments.organisations.permissions import can_edit_pilot, require, require_member
+from assessments.pilots.models import Assessment, AssessmentStatus, Pilot
+from assessments.pilots.scorecache import scores_refresh
+from assessments.text import text_check
+
+logger = logging.getLogger(__name__)
+
+# A run still marked running this long after it started belongs to a worker that died
+# (the hard time limit has ended any live one): another claim may take it over.
+RUN_LEASE = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+# A transient failure (timeout, 5xx) is tried this many times before the run fails.
+MAX_ATTEMPTS = 4
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+URL_KINDS = {SystemKind.PROMETHEUS, SystemKind.HTTP_JSON}
+FILE_OR_URL_KINDS = {SystemKind.EVAL_RESULTS, SystemKind.USAGE_COST}
+
+
+class RunRetry(Exception):
+    """A transient failure: the run was put back in the queue; try again after ``countdown`` seconds."""
+
+    def __init__(self, message: str, countdown: float) -> None:
+        super().__init__(message)
+        self.countdown = countdown
+
+
+def _require_editor(actor: Actor, pilot: Pilot) -> None:
+    roles = require_member(actor=actor, organisation=pilot.organisation_id)
+    require(
+        can_edit_pilot(roles, actor=actor, pilot=pilot),
+        "Only this pilot's owners and administrators link systems and set check rules.",
+    )
+
+
+# --- linked systems ----------------------------------------------------------------
+
+
+def _configuration_check(kind: str, configuration: dict[str, Any], *, has_file: bool) -> None:
+    """The settings each kind cannot work without, checked before anything is stored."""
+    if not isinstance(configuration, dict):
+        raise ValidationError({"configuration": "Settings must be a JSON object."})
+    for key, value in configuration.items():
+        if isinstance(value, str):
+            text_check(value, field=f"configuration.{key}")
+    url = str(configuration.get("url") or configuration.get("api_url") or "")
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValidationError({"configuration": f"{url!r} is not an http(s) URL."})
+    fixture = configuration.get("fixture")
+    if fixture is not None:
+        _fixture_path(str(fixture))  # refuses anything outside the demo fixtures
+    if kind in URL_KINDS and not configuration.get("url"):
+        raise ValidationError({"configuration": "A URL is required for this kind of system."})
+    if kind in FILE_OR_URL_KINDS and not (has_file or configuration.get("url") or fixture):
+        raise ValidationError({"configuration": "Upload a file or give its URL."})
+    if kind == SystemKind.GITHUB and "/" not in str(configuration.get("repository", "")):
+        raise ValidationError({"configuration": "Name the repository as owner/name."})
+    if kind == SystemKind.PAGERDUTY and not configuration.get("schedule_id"):
+        raise ValidationError({"configuration": "A PagerDuty schedule id is required."})
+
+
+def _fixture_path(name: str) -> Path:
+    base = Path(settings.EVIDENCE_FIXTURES_DIR).resolve()
+    path = (base / name).resolve()
+    if base not in path.parents or not path.is_file():
+        raise ValidationError({"configuration": f"{name!r} is not one of the demo evidence files."})
+    return path
+
+
+def _store_upload(system: LinkedSystem, upload: UploadedFile) -> None:
+    if upload.size is None or upload.size > MAX_UPLOAD_BYTES:
+        raise ValidationError({"upload": f"Files up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB are accepted."})
+    data = upload.read()
+    name = PurePath(upload.name or "upload").name[:200]
+    system.upload_sha256 = hashlib.sha256(data).hexdigest()
+    system.upload_name = name
+    system.upload.save(name, ContentFile(data), save=False)
+
+
+class LinkedSystemFields(TypedDict, total=False):
+    name: str
+    configuration: dict[str, Any]
+    check_interval_minutes: int
+    enabled: bool
+
+
+@transaction.atomic
+def linked_system_create(
+    *,
+    pilot: Pilot,
+    actor: Actor,
+    kind: str,
+    secrets: dict[str, str] | None = None,
+    upload: UploadedFile | None = None,
+    **fields: Unpack[LinkedSystemFields],
+) -> LinkedSystem:
+    """Link a system to a pilot; its secrets are encrypted and bound to the new row."""
+    _require_editor(actor, pilot)
+    if kind not in SystemKind.values:
+        raise ValidationError({"kind": f"Unknown kind of system {kind!r}."})
+    configuration = fields.get("configuration", {})
+    _configuration_check(kind, configuration, has_file=upload is not None)
+    system = LinkedSystem(pilot=pilot, kind=kind, created_by_id=actor.user_pk or pilot.technical_owner_id, **fields)
+    if system.created_by_id is None:
+        raise ValidationError("A linked system needs a person responsible for it.")
+    text_check(system.name, field="name")
+    if upload is not None:
+        _store_upload(system, upload)
+    try:
+        system.full_clean()
+        system.save()
+    except Exception:
+        if system.upload:
+            default_storage.delete(system.upload.name)
+        raise
+    if secrets:
+        system.credentials = credentials_encrypt(row_id=system.pk, secrets=secrets)
+        system.save(update_fields=["credentials"])
+    changes = snapshot(system, ["kind", "name", "configuration", "check_interval_minutes", "enabled", "upload_sha256"])
+    changes["credentials"] = {"old": None, "new": "set" if secrets else "none"}
+    audit_record(
+        organisation=pilot.organisation,
+        actor=actor,
+        action="linked_system.added",
+        object_type="linked_system",
+        object_id=system.pk,
+        changes=changes,
+        pilot_id=pilot.pk,
+    )
+    return system
+
+
+@transaction.atomic
+def linked_system_update(
+    *,
+    system: LinkedSystem,
+    actor: Actor,
+    secrets: dict[str, str] | None = None,
+    upload: UploadedFile | None = None,
+    **fields: Unpack[LinkedSystemFields],
+) -> LinkedSystem:
+    """Change a linked system. ``secrets`` None keeps the stored ones, {} removes them."""
+    system = LinkedSystem.objects.select_for_update().select_related("pilot__organisation").get(pk=system.pk)
+    _require_editor(actor, system.pilot)
+    if "configuration" in fields:
+        _configuration_check(system.kind, fields["configuration"], has_file=bool(upload or system.upload))
+    if "name" in fields:
+        text_check(fields["name"], field="name")
+    editable = ("name", "configuration", "check_interval_minutes", "enabled")
+    before = {name: getattr(system, name) for name in (*editable, "upload_sha256")}
+    old_file = system.upload.name if upload is not None and system.upload else ""
+    system, changed = model_update(instance=system, fields=editable, data=fields)
+    changes: dict[str, Any] = {name: {"old": before[name], "new": getattr(system, name)} for name in changed}
+    if upload is not None:
+        _store_upload(system, upload)
+        system.save(update_fields=["upload", "upload_name", "upload_sha256"])
+        changes["upload_sha256"] = {"old": before["upload_sha256"], "new": system.upload_sha256}
+        if old_file:
+            transaction.on_commit(lambda: default_storage.delete(old_file))
+    if secrets is not None:
+        system.credentials = credentials_encrypt(row_id=system.pk, secrets=secrets)
+        system.save(update_fields=["credentials"])
+        changes["credentials"] = {"new": "replaced" if secrets else "removed"}
+    if not changes:
+        return system
+    audit_record(
+        organisation=system.pilot.organisation,
+        actor=actor,
+        action="linked_system.changed",
+        object_type="linked_system",
+        object_id=system.pk,
+        changes=changes,
+        pilot_id=system.pilot_id,
+    )
+    return system
+
+
+# --- checks ------------------------------------------------------------------------
+
+
+class CheckRule(TypedDict, total=False):
+    name: str
+    metric: str
+    comparator: str
+    threshold: float
+    tolerance: float | None
+    baseline: float | None
+    dataset_fingerprint: str
+
+
+RULE_FIELDS = ("name", "metric", "comparator", "threshold", "tolerance", "baseline", "dataset_fingerprint")
+
+
+def _criterion_of_pilot(pilot: Pilot, criterion: Criterion) -> None:
+    open_framework = (
+        Assessment.objects.filter(pilot=pilot)
+        .exclude(status=AssessmentStatus.SUPERSEDED)
+        .values_list("framework_id", flat=True)
+        .first()
+    )
+    if criterion.framework_id != open_framework:
+        raise ValidationError({"criterion": "That criterion is not in this pilot's framework version."})
+
+
+@transaction.atomic
+def check_create(*, system: LinkedSystem, criterion: Criterion, actor: Actor, **rule: Unpack[CheckRule]) -> Check:
+    """A rule over a linked system's facts answering one criterion; audited before any run."""
+    system = LinkedSystem.objects.select_related("pilot__organisation").get(pk=system.pk)
+    _require_editor(actor, system.pilot)
+    _criterion_of_pilot(system.pilot, criterion)
+    for key in ("name", "metric", "dataset_fingerprint"):
+        if key in rule:
+            text_check(str(rule[key]), field=key)  # type: ignore[literal-required]
+    check = Check(linked_system=system, criterion=criterion, rule_changed_by_id=actor.user_pk, **rule)
+    check.full_clean()
+    check.save()
+    audit_record(
+        organisation=system.pilot.organisation,
+        actor=actor,
+        action="check.created",
+        object_type="check",
+        object_id=check.pk,
+        changes={**snapshot(check, list(RULE_FIELDS)), "criterion": {"old": None, "new": criterion.code}},
+        pilot_id=system.pilot_id,
+    )
+    return check
+
+
+@transaction.atomic
+def check_update(*, check: Check, actor: Actor, **rule: Unpack[CheckRule]) -> Check:
+    """Change a rule. The change is in the trail (who, when, old → new) before any run uses it."""
+    check = Check.objects.select_for_update().select_related("linked_system__pilot__organisation").get(pk=check.pk)
+    pilot = check.linked_system.pilot
+    _require_editor(actor, pilot)
+    for key in ("name", "metric", "dataset_fingerprint"):
+        if key in rule:
+            text_check(str(rule[key]), field=key)  # type: ignore[literal-required]
+    before = {name: getattr(check, name) for name in RULE_FIELDS}
+    check, changed = model_update(instance=check, fields=RULE_FIELDS, data=rule)
+    if not changed:
+        return check
+    Check.objects.filter(pk=check.pk).update(
+        rule_changed_at=timezone.now(), rule_changed_by_id=actor.user_pk, rule_version=F("rule_version") + 1
+    )
+    check.refresh_from_db()
+    audit_record(
+        organisation=pilot.organisation,
+        actor=actor,
+        action="check.rule_changed",
+        object_type="check",
+        object_id=check.pk,
+        changes={name: {"old": before[name], "new": getattr(check, name)} for name in changed},
+        pilot_id=pilot.pk,
+    )
+    return check
+
+
+# --- runs --------------------------------------------------------------------------
+
+
+def _enqueue(run_id: int) -> None:
+    from assessments.evidence.tasks import check_run
+
+    transaction.on_commit(lambda: check_run.delay(run_id))
+
+
+@transaction.atomic
+def check_run_request(*, check: Check, actor: Actor) -> CheckRun:
+    """ "Re-check now": queue a run at once (or return the one already queued or running)."""
+    check = Check.objects.select_related("linked_system__pilot__organisation").get(pk=check.pk)
+    pilot = check.linked_system.pilot
+    roles = require_member(actor=actor, organisation=pilot.organisation_id)
+    require(bool(roles), "Only members of this organisation re-check.")
+    open_run = CheckRun.objects.filter(check_rule=check, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).first()
+    if open_run is not None:
+        return open_run
+    try:
+        with transaction.atomic():
+            run = CheckRun.objects.create(check_rule=check, trigger=RunTrigger.MANUAL, requested_by_id=actor.user_pk)
+    except IntegrityError:  # a concurrent request queued one first
+        return CheckRun.objects.get(check_rule=check, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+    audit_record(
+        organisation=pilot.organisation,
+        actor=actor,
+        action="check.run_requested",
+        object_type="check",
+        object_id=check.pk,
+        changes={"run": {"old": None, "new": run.pk}},
+        pilot_id=pilot.pk,
+    )
+    _enqueue(run.pk)
+    return run
+
+
+def check_runs_queue_due(*, now: datetime | None = None, limit: int = 5000) -> list[int]:
+    """Queue one run for each enabled check that is due and has none open; returns the run ids.
+
+    Not audited by itself: each run records its event when it finishes. Also re-queues
+    runs whose worker died (running past the lease), so a killed worker loses nothing.
+    """
+    now = now or timezone.now()
+    due = list(
+        Check.objects.filter(next_run_at__lte=now, linked_system__enabled=True)
+        .exclude(runs__status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+        .order_by("next_run_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    queued: list[int] = []
+    for check_id in due:
+        try:
+            with transaction.atomic():
+                run = CheckRun.objects.create(check_rule_id=check_id, trigger=RunTrigger.SCHEDULE, queued_at=now)
+        except IntegrityError:  # queued meanwhile by "re-check now" or another dispatcher
+            continue
+        queued.append(run.pk)
+    stale = list(
+        CheckRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=now - RUN_LEASE).values_list("pk", flat=True)
+    )
+    from assessments.evidence.tasks import check_run
+
+    for run_id in [*queued, *stale]:
+        check_run.delay(run_id)
+    return queued
+
+
+def _source(system: LinkedSystem) -> Source:
+    pilot = system.pilot
+    secrets = credentials_decrypt(row_id=system.pk, ciphertext=system.credentials)
+    data: bytes | None = None
+    if system.upload:
+        with system.upload.open("rb") as handle:
+            data = handle.read()
+    elif system.configuration.get("fixture"):
+        try:
+            data = _fixture_path(str(system.configuration["fixture"])).read_bytes()
+        except ValidationError as exc:
+            raise ConnectorError(" ".join(exc.messages)) from None
+    context = {
+        "expected_monthly_volume": pilot.expected_monthly_volume,
+        "cost_envelope_per_task": (
+            float(pilot.cost_envelope_per_task) if pilot.cost_envelope_per_task is not None else None
+        ),
+    }
+    return Source(configuration=dict(system.configuration), secrets=secrets, file=data, context=context)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: str
+    value: float
+    message: str
+
+
+_HOLDS = {
+    Comparator.GTE: lambda v, t: v >= t,
+    Comparator.GT: lambda v, t: v > t,
+    Comparator.LTE: lambda v, t: v <= t,
+    Comparator.LT: lambda v, t: v < t,
+    Comparator.EQ: lambda v, t: math.isclose(v, t, rel_tol=1e-9, abs_tol=1e-12),
+}
+_NEGATED = {"gte": "<", "gt": "≤", "lte": ">", "lt": "≥", "eq": "≠"}
+_SYMBOL = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<", "eq": "="}
+
+
+def rule_judge(*, rule: dict[str, Any], facts: Facts) -> Judgement:
+    """Pass or fail, and a sentence saying why (e.g. "pass_rate 0.93 < 0.95 — 383 of 412 cases passed").
+
+    Raises ConnectorError when the facts do not hold the rule's metric (the run then fails:
+    a rule that cannot be judged must not pass).
+    """
+    metric = rule["metric"]
+    if metric not in facts.metrics:
+        have = ", ".join(sorted(facts.metrics)[:12]) or "none"
+        raise ConnectorError(f"The system's facts have no {metric!r} (it reported: {have}). Change the rule's metric.")
+    value = float(facts.metrics[metric])
+    if not math.isfinite(value):
+        raise ConnectorError(f"The system reported {metric} = {value}, which is not a number a rule can judge.")
+    comparator, threshold = rule["comparator"], float(rule["threshold"])
+    summary = f" — {facts.summary}" if facts.summary else ""
+    if not _HOLDS[comparator](value, threshold):
+        return Judgement(Verdict.FAIL, value, f"{metric} {value:g} {_NEGATED[comparator]} {threshold:g}{summary}")
+    expected = rule.get("dataset_fingerprint") or ""
+    if expected:
+        reported = facts.details.get("dataset")
+        if isinstance(reported, dict):  # {"name": …, "fingerprint": …}: either may be pinned
+            names = {str(reported.get("fingerprint") or ""), str(reported.get("name") or "")}
+            dataset = str(reported.get("fingerprint") or reported.get("name") or "")
+        else:
+            names = {str(reported or "")}
+            dataset = str(reported or "")
+        if expected not in names:
+            found = dataset or "unnamed"
+            return Judgement(Verdict.FAIL, value, f"ran on dataset {found!r}, not the pinned {expected!r}{summary}")
+    tolerance, baseline = rule.get("tolerance"), rule.get("baseline")
+    if tolerance is not None and baseline is not None and value < float(baseline) - float(tolerance):
+        drop = float(baseline) - value
+        return Judgement(
+            Verdict.FAIL,
+            value,
+            f"{metric} {value:g} fell {drop:.4g} below its baseline {float(baseline):g} "
+            f"(tolerance {float(tolerance):g}){summary}",
+        )
+    return Judgement(Verdict.PASS, value, f"{metric} {value:g} {_SYMBOL[comparator]} {threshold:g}{summary}")
+
+
+def _rule_snapshot(check: Check) -> dict[str, Any]:
+    return {name: getattr(check, name) for name in RULE_FIELDS} | {"version": check.rule_version}
+
+
+def _backoff(attempt: int) -> float:
+    import random
+
+    cap = min(settings.JOB_RETRY_BACKOFF_MAX, 5 * 2 ** max(0, attempt - 1))
+    return random.uniform(1, cap)  # full jitter
+
+
+def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun | None:
+    """Claim the run, read the system, judge the rule, record the outcome (one audit event).
+
+    Returns None when the run is not this caller's to do: already finished, or claimed by
+    a live worker (a duplicate delivery). Raises RunRetry after putting the run back in
+    the queue when the system failed transiently and attempts remain.
+    """
+    now = now or timezone.now()
+    claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, started_at__lt=now - RUN_LEASE)
+    if not CheckRun.objects.filter(claimable, pk=run_id).update(
+        status=RunStatus.RUNNING, started_at=now, attempts=F("attempts") + 1
+    ):
+        return None
+    run = CheckRun.objects.select_related(
+        "check_rule__linked_system__pilot__organisation", "check_rule__criterion"
+    ).get(pk=run_id)
+    check = run.check_rule
+    system = check.linked_system
+    rule = _rule_snapshot(check)
+    facts: Facts | None = None
+    payload = b""
+    try:
+        fetched = connector_for(system.kind).fetch(_source(system))
+        facts, payload = fetched.facts, fetched.payload
+        judgement = rule_judge(rule=rule, facts=facts)
+    except ConnectorError as exc:
+        if exc.transient and run.attempts < MAX_ATTEMPTS:
+            released = CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
+                status=RunStatus.QUEUED,
+                started_at=None,
+                message=f"Attempt {run.attempts} failed, retrying: {exc.message}",
+            )
+            if released:
+                raise RunRetry(exc.message, _backoff(run.attempts)) from exc
+            return None
+        return _finish(run, rule=rule, status=RunStatus.FAILED, message=exc.message, facts=facts, payload=payload)
+    except CredentialsError as exc:
+        return _finish(run, rule=rule, status=RunStatus.FAILED, message=str(exc), facts=None, payload=b"")
+    except Exception:
+        logger.exception("check run %s failed unexpectedly", run.pk)
+        return _finish(
+            run,
+            rule=rule,
+            status=RunStatus.ERROR,
+            facts=None,
+            payload=b"",
+            message=(
+                "Preflight failed while running this check (the details are in the worker's log); "
+                "it will run again on schedule."
+            ),
+        )
+    return _finish(run, rule=rule, status=RunStatus.OK, judgement=judgement, facts=facts, payload=payload)
+
+
+def _finish(
+    run: CheckRun,
+    *,
+    rule: dict[str, Any],
+    status: str,
+    facts: Facts | None,
+    payload: bytes,
+    message: str = "",
+    judgement: Judgement | None = None,
+) -> CheckRun | None:
+    finished = timezone.now()
+    with transaction.atomic():
+        check = (
+            Check.objects.select_for_update()
+            .select_related("latest_run", "linked_system__pilot__organisation")
+            .get(pk=run.check_rule_id)
+        )
+        pilot = check.linked_system.pilot
+        previous = check.latest_run
+        verdict = judgement.verdict if judgement else ""
+        passed = verdict == Verdict.PASS
+        regression = not passed and previous is not None and previous.verdict == Verdict.PASS
+        updated = CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
+            status=status,
+            finished_at=finished,
+            rule=rule,
+            facts={"metrics": facts.metrics, "details": facts.details, "summary": facts.summary} if facts else {},
+            value=judgement.value if judgement else None,
+            payload_sha256=hashlib.sha256(payload).hexdigest() if payload else "",
+            payload_size=len(payload),
+            verdict=verdict,
+            message=(judgement.message if judgement else message)[:4000],
+            is_regression=regression,
+        )
+        if not updated:  # the lease ran out and another worker took the run over
+            return None
+        run.refresh_from_db()
+        check_fields: dict[str, Any] = {
+            "latest_run": run,
+            "next_run_at": finished + timedelta(minutes=check.linked_system.check_interval_minutes),
+            "failing_since": None if passed else (check.failing_since or finished),
+        }
+        baseline_set = passed and check.tolerance is not None and check.baseline is None and judgement is not None
+        if baseline_set and judgement is not None:
+            check_fields["baseline"] = judgement.value
+        Check.objects.filter(pk=check.pk).update(**check_fields)
+        audit_record(
+            organisation=pilot.organisation,
+            actor=Actor.system("check runner"),
+            action="check_run.regressed" if regression else "check_run.finished",
+            object_type="check_run",
+            object_id=run.pk,
+            changes={
+                "check": {"old": None, "new": check.name},
+                "status": {"old": None, "new": status},
+                "verdict": {"old": previous.verdict if previous else None, "new": verdict or None},
+                "message": {"old": None, "new": run.message[:300]},
+                **({"baseline": {"old": None, "new": judgement.value}} if baseline_set and judgement else {}),
+            },
+            pilot_id=pilot.pk,
+        )
+        assessment_ids = list(
+            Assessment.objects.filter(pilot=pilot)
+            .exclude(status=AssessmentStatus.SUPERSEDED)
+            .values_list("pk", flat=True)
+        )
+        scores_refresh(assessment_ids=assessment_ids, today=timezone.localdate())
+        if regression:
+            from assessments.evidence.notify import regression_notify
+
+            transaction.on_commit(lambda: regression_notify(run_id=run.pk))
+    return run
