@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from assessments.evidence.outbound import OutboundError, outbound_get
-from tests.evidence.outbound_servers import Canary, ConnectRecorder, LocalServer
+from tests.evidence.outbound_servers import Canary, ConnectRecorder, LocalServer, tls_context_for
 
 
 @pytest.fixture
@@ -539,3 +539,39 @@ def test_refusal_messages_do_not_repeat_query_strings_or_credentials():
         outbound_get("http://user:hunter2@127.0.0.1/x?token=abc123")
     assert "hunter2" not in e.value.message
     assert "abc123" not in e.value.message
+
+
+@pytest.fixture
+def tls_server(tmp_path) -> Iterator[tuple[LocalServer, str]]:
+    context, ca_path = tls_context_for("evals.corp.example", tmp_path)
+    local = LocalServer(tls=context)
+    yield local, str(ca_path)
+    local.close()
+
+
+def test_https_to_a_pinned_address_sends_the_name_as_sni_and_verifies_the_certificate_for_it(tls_server, allow_local):
+    server, ca_path = tls_server
+    resolve = table_resolver({"evals.corp.example": ["127.0.0.1"]})
+    response = outbound_get(server.url("/ok", host="evals.corp.example"), resolver=resolve, ca_certs=ca_path)
+    assert response.status == 200
+    assert server.server_names == ["evals.corp.example"]
+    assert response.headers["X-Seen-Host"] == f"evals.corp.example:{server.port}"
+    assert resolve.calls == ["evals.corp.example"]
+
+
+def test_https_refuses_a_certificate_for_another_name(tls_server, allow_local):
+    server, ca_path = tls_server
+    resolve = table_resolver({"impostor.corp.example": ["127.0.0.1"]})
+    with pytest.raises(OutboundError, match="TLS") as e:
+        outbound_get(server.url("/ok", host="impostor.corp.example"), resolver=resolve, ca_certs=ca_path)
+    assert not e.value.transient
+    assert server.requests == []
+
+
+def test_https_refuses_a_certificate_from_an_untrusted_authority(tls_server, allow_local):
+    server, _ = tls_server
+    resolve = table_resolver({"evals.corp.example": ["127.0.0.1"]})
+    with pytest.raises(OutboundError, match="TLS") as e:
+        outbound_get(server.url("/ok", host="evals.corp.example"), resolver=resolve)
+    assert not e.value.transient
+    assert server.requests == []
