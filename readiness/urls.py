@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("assessments.organisations.urls")),
     path("", include("assessments.frameworks.urls")),
     path("", include("assessments.pilots.urls")),
+    path("", include("assessments.evidence.urls")),
 ]
 
 handler400 = "readiness.errors.bad_request"

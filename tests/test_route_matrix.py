@@ -46,6 +46,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from assessments.audit.context import Actor
+from assessments.evidence.models import Check
+from assessments.evidence.services import check_create, linked_system_create
 from assessments.frameworks.models import Criterion, Framework, Gap
 from assessments.frameworks.services import framework_copy, framework_load, framework_publish
 from assessments.organisations.models import Invitation, Membership, Organisation, Role
@@ -128,6 +130,12 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "response-row": {"GET": only(MEMBERS, 302), "POST": NOT_ALLOWED},
     "evidence-new": {"GET": only(RESPONSE_EDITORS, 200), "POST": only(RESPONSE_EDITORS, 200)},
     "evidence-download": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    # Linked systems and checks: every member reads them and asks for a re-check; the
+    # pilot's editors link systems and write rules (the rule posted here names no system: 422).
+    "linked-systems": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "linked-system-new": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 302)},
+    "check-new": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 422)},
+    "check-status": {"GET": only(MEMBERS, 200), "POST": only(MEMBERS, 302)},
     # Frameworks: every member reads them (the outsider sees their own organisation's list);
     # the editor and the members page are for administrators only.
     "framework-list": {"GET": only(MEMBERS, 200, outsider=200), "POST": NOT_ALLOWED},
@@ -226,6 +234,7 @@ class World:
     spare: User  # a member whose roles the members page changes
     spare_membership: Membership
     invitation: Invitation  # to the outsider, from this organisation
+    check: Check  # on a linked system of ``pilot``
 
     def response_for(self, actor: str) -> Response:
         """The response an actor is tried on: other_owner on the one they are named owner of.
@@ -300,7 +309,16 @@ def _build(spec: Any) -> World:
         pilot=pilot, actor=owner, condition="Pause below 90%", metric="accuracy", comparator="lt", threshold=Decimal(1)
     )
     gap = draft.gaps.order_by("order")[0]
+    system = linked_system_create(
+        pilot=pilot, actor=owner, kind="eval_results", name="Golden set",
+        configuration={"fixture": "junit-goldenset-pass.xml"},
+    )  # fmt: skip
+    check = check_create(
+        system=system, criterion=named["security"].criterion, actor=owner, name="Pass rate", metric="pass_rate",
+        comparator="gte", threshold=0.9,
+    )  # fmt: skip
     return World(
+        check=check,
         people=people,
         org=org,
         pilot=pilot,
@@ -374,6 +392,10 @@ URL_ARGS: dict[str, Args] = {
     "response-row": lambda w, a: {"pk": w.response_for(a).pk},
     "evidence-new": lambda w, a: {"pk": w.response_for(a).pk},
     "evidence-download": lambda w, a: {"pk": w.evidence.pk},
+    "linked-systems": lambda w, a: {"pk": w.pilot.pk},
+    "linked-system-new": lambda w, a: {"pk": w.pilot.pk},
+    "check-new": lambda w, a: {"pk": w.pilot.pk},
+    "check-status": lambda w, a: {"pk": w.check.pk},
     "framework-detail": lambda w, a: {"pk": w.published.pk},
     "framework-copy": lambda w, a: {"pk": w.copyable.pk},
     "framework-publish": lambda w, a: {"pk": w.draft.pk},
@@ -411,6 +433,13 @@ def _criterion_data(w: World, code: str) -> dict[str, Any]:
 
 # Valid input, so a permitted actor succeeds and a refused one meets the refusal, not a form error.
 POST_DATA: dict[str, Args] = {
+    "linked-system-new": lambda w, a: {
+        "kind": "http_json",
+        "name": f"Scores for {a}",
+        "url": "https://scores.example.com/api",
+        "json_path": "data.pass_rate",
+        "check_interval_minutes": "60",
+    },
     "pilot-new": lambda w, a: {"name": "Matrix pilot", "risk_tier": "limited", "data_sensitivity": "internal"},
     "pilot-edit": lambda w, a: {
         "name": w.pilot.name,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
 
@@ -26,14 +25,16 @@ def regression_notify(*, run_id: int) -> None:
     ).get(pk=run_id)  # fmt: skip
     check = run.check_rule
     pilot = check.linked_system.pilot
-    link = (
-        settings.SITE_URL.rstrip("/") + reverse("pilot", args=[pilot.pk]) if getattr(settings, "SITE_URL", "") else ""
-    )
+    link = f"Open the pilot in Preflight: {reverse('pilot', args=[pilot.pk])}"
     subject = f"[Preflight] {pilot.name}: check “{check.name}” now fails"
     body = (
         f"The check “{check.name}” on {check.criterion.code} {check.criterion.title} passed on its previous run "
         f"and fails now.\n\n{run.message}\n\n{link}\n"
     )
     recipients = sorted({u.email for u in (pilot.technical_owner, pilot.business_owner) if u is not None and u.email})
-    if recipients:
-        send_mail(subject, body, None, recipients, fail_silently=True)
+    if not recipients:
+        return
+    try:
+        send_mail(subject, body, None, recipients)
+    except OSError as exc:  # the mail server is down: the flip stays on the page and in the trail
+        logger.warning("could not mail the regression of check %s: %s", check.pk, exc)

@@ -31,7 +31,8 @@ class CheckOutcome:
     def failure(self) -> str | None:
         if self.state in ("pass", "pending"):
             return None
-        since = timezone.localtime(self.failing_since or self.finished_at).strftime("%-d %b %Y %H:%M")  # type: ignore[arg-type]
+        when = self.failing_since or self.finished_at
+        since = timezone.localtime(when).strftime("%-d %b %Y %H:%M") if when else "its last run"
         return f"check “{self.name}” failing since {since}"
 
 

@@ -67,6 +67,18 @@ class RunRetry(Exception):
         self.countdown = countdown
 
 
+def _floats_as_text(value: Any) -> Any:
+    """The audit chain stores no floats (their text is not stable across languages): thresholds
+    and measured values go in as their shortest exact text, e.g. "0.95"."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _floats_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_floats_as_text(v) for v in value]
+    return value
+
+
 def _require_editor(actor: Actor, pilot: Pilot) -> None:
     roles = require_member(actor=actor, organisation=pilot.organisation_id)
     require(
@@ -144,9 +156,10 @@ def linked_system_create(
         raise ValidationError({"kind": f"Unknown kind of system {kind!r}."})
     configuration = fields.get("configuration", {})
     _configuration_check(kind, configuration, has_file=upload is not None)
-    system = LinkedSystem(pilot=pilot, kind=kind, created_by_id=actor.user_pk or pilot.technical_owner_id, **fields)
-    if system.created_by_id is None:
+    responsible = actor.user_pk or pilot.technical_owner_id
+    if responsible is None:
         raise ValidationError("A linked system needs a person responsible for it.")
+    system = LinkedSystem(pilot=pilot, kind=kind, created_by_id=responsible, **fields)
     text_check(system.name, field="name")
     if upload is not None:
         _store_upload(system, upload)
@@ -154,21 +167,22 @@ def linked_system_create(
         system.full_clean()
         system.save()
     except Exception:
-        if system.upload:
+        if system.upload.name:
             default_storage.delete(system.upload.name)
         raise
     if secrets:
         system.credentials = credentials_encrypt(row_id=system.pk, secrets=secrets)
         system.save(update_fields=["credentials"])
-    changes = snapshot(system, ["kind", "name", "configuration", "check_interval_minutes", "enabled", "upload_sha256"])
-    changes["credentials"] = {"old": None, "new": "set" if secrets else "none"}
+    fields_shown = ["kind", "name", "configuration", "check_interval_minutes", "enabled", "upload_sha256"]
+    changes: dict[str, Any] = {name: [None, value] for name, value in snapshot(system, fields_shown).items()}
+    changes["credentials"] = [None, "set" if secrets else "none"]
     audit_record(
         organisation=pilot.organisation,
         actor=actor,
         action="linked_system.added",
         object_type="linked_system",
         object_id=system.pk,
-        changes=changes,
+        changes=_floats_as_text(changes),
         pilot_id=pilot.pk,
     )
     return system
@@ -192,19 +206,20 @@ def linked_system_update(
         text_check(fields["name"], field="name")
     editable = ("name", "configuration", "check_interval_minutes", "enabled")
     before = {name: getattr(system, name) for name in (*editable, "upload_sha256")}
+    before_secret = bool(system.credentials)
     old_file = system.upload.name if upload is not None and system.upload else ""
     system, changed = model_update(instance=system, fields=editable, data=fields)
-    changes: dict[str, Any] = {name: {"old": before[name], "new": getattr(system, name)} for name in changed}
+    changes: dict[str, Any] = {name: [before[name], getattr(system, name)] for name in changed}
     if upload is not None:
         _store_upload(system, upload)
         system.save(update_fields=["upload", "upload_name", "upload_sha256"])
-        changes["upload_sha256"] = {"old": before["upload_sha256"], "new": system.upload_sha256}
+        changes["upload_sha256"] = [before["upload_sha256"], system.upload_sha256]
         if old_file:
             transaction.on_commit(lambda: default_storage.delete(old_file))
     if secrets is not None:
         system.credentials = credentials_encrypt(row_id=system.pk, secrets=secrets)
         system.save(update_fields=["credentials"])
-        changes["credentials"] = {"new": "replaced" if secrets else "removed"}
+        changes["credentials"] = ["set" if before_secret else "none", "replaced" if secrets else "removed"]
     if not changes:
         return system
     audit_record(
@@ -213,7 +228,7 @@ def linked_system_update(
         action="linked_system.changed",
         object_type="linked_system",
         object_id=system.pk,
-        changes=changes,
+        changes=_floats_as_text(changes),
         pilot_id=system.pilot_id,
     )
     return system
@@ -254,7 +269,7 @@ def check_create(*, system: LinkedSystem, criterion: Criterion, actor: Actor, **
     _criterion_of_pilot(system.pilot, criterion)
     for key in ("name", "metric", "dataset_fingerprint"):
         if key in rule:
-            text_check(str(rule[key]), field=key)  # type: ignore[literal-required]
+            text_check(str(rule[key]), field=key)
     check = Check(linked_system=system, criterion=criterion, rule_changed_by_id=actor.user_pk, **rule)
     check.full_clean()
     check.save()
@@ -264,7 +279,10 @@ def check_create(*, system: LinkedSystem, criterion: Criterion, actor: Actor, **
         action="check.created",
         object_type="check",
         object_id=check.pk,
-        changes={**snapshot(check, list(RULE_FIELDS)), "criterion": {"old": None, "new": criterion.code}},
+        changes=_floats_as_text(
+            {name: [None, value] for name, value in snapshot(check, list(RULE_FIELDS)).items()}
+            | {"criterion": [None, criterion.code]}
+        ),
         pilot_id=system.pilot_id,
     )
     return check
@@ -278,7 +296,7 @@ def check_update(*, check: Check, actor: Actor, **rule: Unpack[CheckRule]) -> Ch
     _require_editor(actor, pilot)
     for key in ("name", "metric", "dataset_fingerprint"):
         if key in rule:
-            text_check(str(rule[key]), field=key)  # type: ignore[literal-required]
+            text_check(str(rule[key]), field=key)
     before = {name: getattr(check, name) for name in RULE_FIELDS}
     check, changed = model_update(instance=check, fields=RULE_FIELDS, data=rule)
     if not changed:
@@ -293,7 +311,7 @@ def check_update(*, check: Check, actor: Actor, **rule: Unpack[CheckRule]) -> Ch
         action="check.rule_changed",
         object_type="check",
         object_id=check.pk,
-        changes={name: {"old": before[name], "new": getattr(check, name)} for name in changed},
+        changes=_floats_as_text({name: [before[name], getattr(check, name)] for name in changed}),
         pilot_id=pilot.pk,
     )
     return check
@@ -329,7 +347,7 @@ def check_run_request(*, check: Check, actor: Actor) -> CheckRun:
         action="check.run_requested",
         object_type="check",
         object_id=check.pk,
-        changes={"run": {"old": None, "new": run.pk}},
+        changes={"run": [None, run.pk]},
         pilot_id=pilot.pk,
     )
     _enqueue(run.pk)
@@ -465,6 +483,7 @@ def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun |
     a live worker (a duplicate delivery). Raises RunRetry after putting the run back in
     the queue when the system failed transiently and attempts remain.
     """
+    clock = now  # a given time also stamps the finish (the demo seeds a chosen day)
     now = now or timezone.now()
     claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, started_at__lt=now - RUN_LEASE)
     if not CheckRun.objects.filter(claimable, pk=run_id).update(
@@ -493,13 +512,16 @@ def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun |
             if released:
                 raise RunRetry(exc.message, _backoff(run.attempts)) from exc
             return None
-        return _finish(run, rule=rule, status=RunStatus.FAILED, message=exc.message, facts=facts, payload=payload)
+        return _finish(
+            run, at=clock, rule=rule, status=RunStatus.FAILED, message=exc.message, facts=facts, payload=payload
+        )
     except CredentialsError as exc:
-        return _finish(run, rule=rule, status=RunStatus.FAILED, message=str(exc), facts=None, payload=b"")
+        return _finish(run, at=clock, rule=rule, status=RunStatus.FAILED, message=str(exc), facts=None, payload=b"")
     except Exception:
         logger.exception("check run %s failed unexpectedly", run.pk)
         return _finish(
             run,
+            at=clock,
             rule=rule,
             status=RunStatus.ERROR,
             facts=None,
@@ -509,12 +531,13 @@ def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun |
                 "it will run again on schedule."
             ),
         )
-    return _finish(run, rule=rule, status=RunStatus.OK, judgement=judgement, facts=facts, payload=payload)
+    return _finish(run, at=clock, rule=rule, status=RunStatus.OK, judgement=judgement, facts=facts, payload=payload)
 
 
 def _finish(
     run: CheckRun,
     *,
+    at: datetime | None,
     rule: dict[str, Any],
     status: str,
     facts: Facts | None,
@@ -522,7 +545,7 @@ def _finish(
     message: str = "",
     judgement: Judgement | None = None,
 ) -> CheckRun | None:
-    finished = timezone.now()
+    finished = at or timezone.now()
     with transaction.atomic():
         check = (
             Check.objects.select_for_update()
@@ -564,13 +587,15 @@ def _finish(
             action="check_run.regressed" if regression else "check_run.finished",
             object_type="check_run",
             object_id=run.pk,
-            changes={
-                "check": {"old": None, "new": check.name},
-                "status": {"old": None, "new": status},
-                "verdict": {"old": previous.verdict if previous else None, "new": verdict or None},
-                "message": {"old": None, "new": run.message[:300]},
-                **({"baseline": {"old": None, "new": judgement.value}} if baseline_set and judgement else {}),
-            },
+            changes=_floats_as_text(
+                {
+                    "check": [None, check.name],
+                    "status": [None, status],
+                    "verdict": [previous.verdict if previous else None, verdict or None],
+                    "message": [None, run.message[:300]],
+                    **({"baseline": [None, judgement.value]} if baseline_set and judgement else {}),
+                }
+            ),
             pilot_id=pilot.pk,
         )
         assessment_ids = list(

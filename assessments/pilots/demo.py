@@ -36,6 +36,7 @@ from django.utils import timezone
 from assessments.audit.context import Actor
 from assessments.audit.signing import signing_key_ensure
 from assessments.audit.verify import audit_verify, checkpoint_create
+from assessments.evidence.demo import demo_link_systems
 from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH, framework_read_file
 from assessments.frameworks.services import framework_load
 from assessments.organisations.models import Organisation
@@ -98,8 +99,14 @@ def demo_seed(*, path: Path = DEMO_PATH, today: dt.date | None = None) -> DemoRe
     if existing is not None:
         return DemoResult(organisation=existing, created=False, logins=logins)
     signing_key_ensure()
+    today = today or timezone.localdate()
     with transaction.atomic():
-        organisation = _seed(data, today or timezone.localdate())
+        organisation = _seed(data, today)
+    # Linked systems read real tool outputs in fixtures/evidence/; each check runs once here.
+    # The blocked high-risk pilot: its failing red-team and cost checks are among its blockers.
+    linked = Pilot.objects.filter(organisation=organisation, risk_tier="high").order_by("pk").first()
+    if linked is not None:
+        demo_link_systems(pilot=linked, today=today)
     checkpoint_create(organisation=organisation)
     audit_verify(organisation=organisation)
     return DemoResult(organisation=organisation, created=True, logins=logins)

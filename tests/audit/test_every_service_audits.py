@@ -27,10 +27,14 @@ SERVICE_MODULES = [
     "assessments.organisations.services",
     "assessments.frameworks.services",
     "assessments.pilots.services",
+    "assessments.evidence.services",
 ]
 # Helpers that are not writes of their own: audit_record *is* the event; the rest
 # build its payload. audit_chain_start runs inside organisation_create.
 NOT_WRITES = {"audit_record", "audit_chain_start", "diff_fields", "snapshot", "created_changes"}
+# Judging a rule is a pure function. Queueing scheduled runs writes queue rows only: each
+# run records its one event when it finishes (check_run_execute, walked below).
+NOT_WRITES |= {"rule_judge", "check_runs_queue_due"}
 # Services made of other services: they record one event per row they create (each
 # through the service that creates it), so they are walked case by case below instead.
 COMPOSITES = {"member_invite"}
@@ -51,6 +55,8 @@ def _public_functions() -> set[str]:
 
 
 def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    from assessments.evidence import services as evidence
+    from assessments.evidence.models import Check, CheckRun, LinkedSystem
     from assessments.frameworks import services as fw
     from assessments.organisations import services as orgs
     from assessments.pilots import services as pilots
@@ -150,6 +156,28 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             effective_date=dt.date(2026, 1, 1),
         ),
         "evidence_remove": lambda: pilots.evidence_remove(evidence=Evidence.objects.get(), actor=owner),
+        "linked_system_create": lambda: evidence.linked_system_create(
+            pilot=response().assessment.pilot,
+            actor=owner,
+            kind="eval_results",
+            name="Golden set",
+            configuration={"fixture": "junit-goldenset-pass.xml"},
+        ),
+        "linked_system_update": lambda: evidence.linked_system_update(
+            system=LinkedSystem.objects.get(), actor=owner, check_interval_minutes=30
+        ),
+        "check_create": lambda: evidence.check_create(
+            system=LinkedSystem.objects.get(),
+            criterion=response().criterion,
+            actor=owner,
+            name="Pass rate",
+            metric="pass_rate",
+            comparator="gte",
+            threshold=0.5,
+        ),
+        "check_update": lambda: evidence.check_update(check=Check.objects.get(), actor=owner, threshold=0.6),
+        "check_run_request": lambda: evidence.check_run_request(check=Check.objects.get(), actor=owner),
+        "check_run_execute": lambda: evidence.check_run_execute(run_id=CheckRun.objects.get().pk),
         "assessment_move": lambda: pilots.assessment_move(
             assessment=response().assessment, framework=framework_current(organisation=org), actor=owner
         ),
@@ -173,6 +201,12 @@ ORDER = [
     "response_update",
     "evidence_add",
     "evidence_remove",
+    "linked_system_create",
+    "linked_system_update",
+    "check_create",
+    "check_update",
+    "check_run_request",
+    "check_run_execute",
     "framework_copy",
     "gap_update",
     "criterion_create",
@@ -296,7 +330,7 @@ def test_a_composite_records_one_event_per_row_it_creates(ctx, service, case):
 
 # --- the admin: no domain write may go around the services -----------------------------
 
-DOMAIN_APPS = {"organisations", "frameworks", "pilots", "audit"}
+DOMAIN_APPS = {"organisations", "frameworks", "pilots", "audit", "evidence"}
 
 
 def _domain_admins():

@@ -1,0 +1,159 @@
+"""The linked-systems page of a pilot: its systems, their checks with the latest verdicts,
+"re-check now" (polled by htmx until the run finishes), and the forms to add both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from assessments.audit.context import Actor
+from assessments.evidence.charts import sparkline_svg
+from assessments.evidence.credentials import CredentialsError
+from assessments.evidence.forms import CheckForm, LinkedSystemForm
+from assessments.evidence.models import Check, CheckRun, LinkedSystem, RunStatus
+from assessments.evidence.selectors import linked_systems_of, run_history
+from assessments.evidence.services import check_create, check_run_request, linked_system_create
+from assessments.frameworks.models import Criterion
+from assessments.organisations.context import request_organisations, request_roles
+from assessments.organisations.permissions import can_edit_pilot
+from assessments.pilots.models import Pilot
+from assessments.pilots.selectors import assessment_open
+from readiness.http import HtmxHttpRequest, form_attach_errors
+
+
+def _pilot_for(request: HtmxHttpRequest, pk: int) -> Pilot:
+    return get_object_or_404(
+        Pilot.objects.select_related("organisation"),
+        pk=pk,
+        organisation_id__in=[org.pk for org in request_organisations(request)],
+    )
+
+
+def _check_for(request: HtmxHttpRequest, pk: int) -> Check:
+    return get_object_or_404(
+        Check.objects.select_related("linked_system__pilot__organisation", "criterion", "latest_run"),
+        pk=pk,
+        linked_system__pilot__organisation_id__in=[org.pk for org in request_organisations(request)],
+    )
+
+
+def _can_edit(request: HtmxHttpRequest, pilot: Pilot) -> bool:
+    return can_edit_pilot(request_roles(request, pilot.organisation), actor=Actor.for_user(request.user), pilot=pilot)
+
+
+def _criteria(pilot: Pilot) -> Any:
+    assessment = assessment_open(pilot=pilot)
+    if assessment is None:
+        return Criterion.objects.none()
+    return Criterion.objects.filter(framework_id=assessment.framework_id).order_by("-check_kind", "gap__order", "order")
+
+
+def _check_context(check: Check, history: list[CheckRun]) -> dict[str, Any]:
+    open_run = next(iter(check.runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])), None)
+    return {"check": check, "spark": sparkline_svg(history, threshold=check.threshold), "open_run": open_run}
+
+
+def _page(
+    request: HtmxHttpRequest,
+    pilot: Pilot,
+    *,
+    system_form: LinkedSystemForm | None = None,
+    check_form: CheckForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    systems = list(linked_systems_of(pilot=pilot))
+    checks = [check for system in systems for check in system.checks.all()]
+    history = run_history(check_ids=[c.pk for c in checks])
+    editable = _can_edit(request, pilot)
+    system_qs = LinkedSystem.objects.filter(pilot=pilot)
+    context = {
+        "pilot": pilot,
+        "systems": [
+            (system, [_check_context(check, history.get(check.pk, [])) for check in system.checks.all()])
+            for system in systems
+        ],
+        "can_edit": editable,
+        "system_form": system_form or LinkedSystemForm(),
+        "check_form": check_form or CheckForm(systems=system_qs, criteria=_criteria(pilot)),
+    }
+    return render(request, "evidence/systems.html", context, status=status)
+
+
+@require_GET
+@login_required
+def systems(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _page(request, _pilot_for(request, pk))
+
+
+@require_POST
+@login_required
+def system_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    pilot = _pilot_for(request, pk)
+    if not _can_edit(request, pilot):
+        raise PermissionDenied("Only this pilot's owners and administrators link systems.")
+    form = LinkedSystemForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            system = linked_system_create(
+                pilot=pilot,
+                actor=Actor.for_user(request.user),
+                kind=form.cleaned_data["kind"],
+                name=form.cleaned_data["name"],
+                configuration=form.configuration(),
+                secrets=form.secrets(),
+                upload=form.cleaned_data.get("upload"),
+                check_interval_minutes=form.cleaned_data["check_interval_minutes"],
+            )
+        except (ValidationError, CredentialsError) as exc:
+            if isinstance(exc, CredentialsError):
+                exc = ValidationError(str(exc))
+            form_attach_errors(form, exc)
+        else:
+            messages.success(request, f"Linked {system.name}. Add a check to turn what it says into a verdict.")
+            return redirect("linked-systems", pk=pilot.pk)
+    return _page(request, pilot, system_form=form, status=422)
+
+
+@require_POST
+@login_required
+def check_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    pilot = _pilot_for(request, pk)
+    if not _can_edit(request, pilot):
+        raise PermissionDenied("Only this pilot's owners and administrators write check rules.")
+    form = CheckForm(request.POST, systems=LinkedSystem.objects.filter(pilot=pilot), criteria=_criteria(pilot))
+    if form.is_valid():
+        try:
+            check = check_create(
+                system=form.cleaned_data["linked_system"],
+                criterion=form.cleaned_data["criterion"],
+                actor=Actor.for_user(request.user),
+                **form.rule(),
+            )
+        except ValidationError as exc:
+            form_attach_errors(form, exc)
+        else:
+            check_run_request(check=check, actor=Actor.for_user(request.user))
+            messages.success(request, f"Check “{check.name}” saved; its first run is queued.")
+            return redirect("linked-systems", pk=pilot.pk)
+    return _page(request, pilot, check_form=form, status=422)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def check_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """GET: one check's card (polled while a run is open). POST: "re-check now"."""
+    check = _check_for(request, pk)
+    if request.method == "POST":
+        check_run_request(check=check, actor=Actor.for_user(request.user))
+        check = _check_for(request, pk)
+        if not request.htmx:
+            messages.success(request, f"“{check.name}” is queued for a re-check.")
+            return redirect("linked-systems", pk=check.linked_system.pilot_id)
+    history = run_history(check_ids=[check.pk]).get(check.pk, [])
+    return render(request, "evidence/systems.html#check", _check_context(check, history))
