@@ -291,7 +291,11 @@ def check_create(*, system: LinkedSystem, criterion: Criterion, actor: Actor, **
 @transaction.atomic
 def check_update(*, check: Check, actor: Actor, **rule: Unpack[CheckRule]) -> Check:
     """Change a rule. The change is in the trail (who, when, old → new) before any run uses it."""
-    check = Check.objects.select_for_update().select_related("linked_system__pilot__organisation").get(pk=check.pk)
+    check = (
+        Check.objects.select_for_update(of=("self",))
+        .select_related("linked_system__pilot__organisation")
+        .get(pk=check.pk)
+    )
     pilot = check.linked_system.pilot
     _require_editor(actor, pilot)
     for key in ("name", "metric", "dataset_fingerprint"):
@@ -548,7 +552,7 @@ def _finish(
     finished = at or timezone.now()
     with transaction.atomic():
         check = (
-            Check.objects.select_for_update()
+            Check.objects.select_for_update(of=("self",))
             .select_related("latest_run", "linked_system__pilot__organisation")
             .get(pk=run.check_rule_id)
         )
