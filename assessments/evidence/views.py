@@ -54,9 +54,21 @@ def _criteria(pilot: Pilot) -> Any:
     return Criterion.objects.filter(framework_id=assessment.framework_id).order_by("-check_kind", "gap__order", "order")
 
 
-def _check_context(check: Check, history: list[CheckRun]) -> dict[str, Any]:
-    open_run = next(iter(check.runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])), None)
+def _open_runs(check_ids: list[int]) -> dict[int, CheckRun]:
+    """The queued or running run of each check (at most one each), in one query."""
+    runs = CheckRun.objects.filter(check_rule_id__in=check_ids, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+    return {run.check_rule_id: run for run in runs}
+
+
+def _check_context(check: Check, history: list[CheckRun], open_run: CheckRun | None) -> dict[str, Any]:
     return {"check": check, "spark": sparkline_svg(history, threshold=check.threshold), "open_run": open_run}
+
+
+def _settings_shown(system: LinkedSystem) -> list[tuple[str, str]]:
+    return [
+        (key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+        for key, value in system.configuration.items()
+    ]
 
 
 def _page(
@@ -70,12 +82,17 @@ def _page(
     systems = list(linked_systems_of(pilot=pilot))
     checks = [check for system in systems for check in system.checks.all()]
     history = run_history(check_ids=[c.pk for c in checks])
+    open_runs = _open_runs([c.pk for c in checks])
     editable = _can_edit(request, pilot)
     system_qs = LinkedSystem.objects.filter(pilot=pilot)
     context = {
         "pilot": pilot,
         "systems": [
-            (system, [_check_context(check, history.get(check.pk, [])) for check in system.checks.all()])
+            (
+                system,
+                _settings_shown(system),
+                [_check_context(c, history.get(c.pk, []), open_runs.get(c.pk)) for c in system.checks.all()],
+            )
             for system in systems
         ],
         "can_edit": editable,
@@ -156,4 +173,5 @@ def check_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"“{check.name}” is queued for a re-check.")
             return redirect("linked-systems", pk=check.linked_system.pilot_id)
     history = run_history(check_ids=[check.pk]).get(check.pk, [])
-    return render(request, "evidence/systems.html#check", _check_context(check, history))
+    context = _check_context(check, history, _open_runs([check.pk]).get(check.pk))
+    return render(request, "evidence/systems.html#check", context)
