@@ -26,13 +26,15 @@ var/secret-key: | $(BIN)/python
 install: $(STAMP) var/secret-key
 
 # Debian packages the test suite needs (Chromium for browser tests, poppler for
-# reading PDFs back). Installed only when running as root and missing.
+# reading PDFs back, Prometheus for the connector's test against a real server).
+# Installed only when running as root and missing.
 system-deps:
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  missing=""; \
 	  command -v chromium >/dev/null || missing="$$missing chromium"; \
 	  command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	  fc-list 2>/dev/null | grep -qi dejavu || missing="$$missing fonts-dejavu-core"; \
+	  command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "Installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
