@@ -192,7 +192,8 @@ CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS")
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS")
 OUTBOUND_TIMEOUT_SECONDS = float(env("OUTBOUND_TIMEOUT_SECONDS", "10"))
 OUTBOUND_MAX_BYTES = int(env("OUTBOUND_MAX_BYTES", str(5 * 1024 * 1024)))
-# At most this many checks run against one host at a time (across all workers).
+# At most this many checks run against one host at a time, across all workers (counted in
+# Redis; without REDIS_URL the single development worker's concurrency bounds it instead).
 OUTBOUND_MAX_PER_HOST = int(env("OUTBOUND_MAX_PER_HOST", "4"))
 # Demo linked systems read real tool outputs from here (never from anywhere else on disk).
 EVIDENCE_FIXTURES_DIR = BASE_DIR / "fixtures" / "evidence"

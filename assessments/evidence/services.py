@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
@@ -29,6 +30,7 @@ from assessments.audit.context import Actor
 from assessments.audit.services import audit_record, snapshot
 from assessments.evidence.connectors.base import ConnectorError, Facts, Source, connector_for
 from assessments.evidence.credentials import CredentialsError, credentials_decrypt, credentials_encrypt
+from assessments.evidence.hostcap import HostBusy, host_slot, target_host
 from assessments.evidence.models import (
     Check,
     CheckRun,
@@ -474,10 +476,12 @@ def _rule_snapshot(check: Check) -> dict[str, Any]:
 
 
 def _backoff(attempt: int) -> float:
-    import random
-
     cap = min(settings.JOB_RETRY_BACKOFF_MAX, 5 * 2 ** max(0, attempt - 1))
     return random.uniform(1, cap)  # full jitter
+
+
+def _busy_wait() -> float:
+    return random.uniform(0.5, 2.0)
 
 
 def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun | None:
@@ -502,10 +506,23 @@ def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun |
     rule = _rule_snapshot(check)
     facts: Facts | None = None
     payload = b""
+    host = target_host(
+        kind=system.kind,
+        configuration=system.configuration,
+        file_backed=bool(system.upload) or bool(system.configuration.get("fixture")),
+    )
     try:
-        fetched = connector_for(system.kind).fetch(_source(system))
+        with host_slot(host=host, lease_seconds=RUN_LEASE.total_seconds()):
+            fetched = connector_for(system.kind).fetch(_source(system))
         facts, payload = fetched.facts, fetched.payload
         judgement = rule_judge(rule=rule, facts=facts)
+    except HostBusy as exc:
+        # Not an attempt: the run goes back to the queue untouched and tries again shortly.
+        if CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
+            status=RunStatus.QUEUED, started_at=None, attempts=F("attempts") - 1
+        ):
+            raise RunRetry(str(exc), _busy_wait()) from exc
+        return None
     except ConnectorError as exc:
         if exc.transient and run.attempts < MAX_ATTEMPTS:
             released = CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
