@@ -46,7 +46,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from assessments.audit.context import Actor
-from assessments.evidence.models import Check
+from assessments.evidence.models import Check, LinkedSystem
 from assessments.evidence.services import check_create, linked_system_create
 from assessments.frameworks.models import Criterion, Framework, Gap
 from assessments.frameworks.services import framework_copy, framework_load, framework_publish
@@ -136,6 +136,8 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "linked-system-new": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 302)},
     "check-new": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 422)},
     "check-status": {"GET": only(MEMBERS, 200), "POST": only(MEMBERS, 302)},
+    "linked-system-edit": {"GET": only(PILOT_EDITORS, 200), "POST": only(PILOT_EDITORS, 302)},
+    "check-edit": {"GET": only(PILOT_EDITORS, 200), "POST": only(PILOT_EDITORS, 302)},
     # Frameworks: every member reads them (the outsider sees their own organisation's list);
     # the editor and the members page are for administrators only.
     "framework-list": {"GET": only(MEMBERS, 200, outsider=200), "POST": NOT_ALLOWED},
@@ -396,6 +398,8 @@ URL_ARGS: dict[str, Args] = {
     "linked-system-new": lambda w, a: {"pk": w.pilot.pk},
     "check-new": lambda w, a: {"pk": w.pilot.pk},
     "check-status": lambda w, a: {"pk": w.check.pk},
+    "linked-system-edit": lambda w, a: {"pk": w.check.linked_system_id},
+    "check-edit": lambda w, a: {"pk": w.check.pk},
     "framework-detail": lambda w, a: {"pk": w.published.pk},
     "framework-copy": lambda w, a: {"pk": w.copyable.pk},
     "framework-publish": lambda w, a: {"pk": w.draft.pk},
@@ -439,6 +443,20 @@ POST_DATA: dict[str, Args] = {
         "url": "https://scores.example.com/api",
         "json_path": "data.pass_rate",
         "check_interval_minutes": "60",
+    },
+    # Read fresh: an earlier actor's save moves the token and the rule version on.
+    "linked-system-edit": lambda w, a: {
+        "name": "Golden set (edited)",
+        "check_interval_minutes": "30",
+        "enabled": "on",
+        "edit_token": LinkedSystem.objects.get(pk=w.check.linked_system_id).edit_token(),
+    },
+    "check-edit": lambda w, a: {
+        "name": "Pass rate",
+        "metric": "pass_rate",
+        "comparator": "gte",
+        "threshold": "0.8",
+        "rule_version": str(Check.objects.get(pk=w.check.pk).rule_version),
     },
     "pilot-new": lambda w, a: {"name": "Matrix pilot", "risk_tier": "limited", "data_sensitivity": "internal"},
     "pilot-edit": lambda w, a: {

@@ -116,3 +116,94 @@ class CheckForm(forms.Form):
             "tolerance": data.get("tolerance"),
             "dataset_fingerprint": data.get("dataset_fingerprint") or "",
         }
+
+
+class LinkedSystemEditForm(LinkedSystemForm):
+    """Change a linked system: the fields of its kind, a new file, new or no credentials, on/off.
+
+    The kind is fixed (a different kind is a different system). ``token`` left empty keeps
+    the stored credentials; ``remove_credentials`` deletes them.
+    """
+
+    enabled = forms.BooleanField(
+        required=False, label="Run its checks", help_text="Off: no runs, and its checks no longer count."
+    )
+    remove_credentials = forms.BooleanField(required=False, label="Remove the stored credentials")
+    edit_token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, system: LinkedSystem, **kwargs: Any) -> None:
+        initial: dict[str, Any] = {
+            "name": system.name,
+            "check_interval_minutes": system.check_interval_minutes,
+            "enabled": system.enabled,
+            "edit_token": system.edit_token(),
+        }
+        for key, value in system.configuration.items():
+            initial[key] = ", ".join(map(str, value)) if isinstance(value, list) else value
+        kwargs["initial"] = initial
+        super().__init__(*args, **kwargs)
+        self.system = system
+        del self.fields["kind"]
+        shown = set(CONFIG_FIELDS.get(system.kind, ()))
+        for name in [n for n in self.fields if n in _ALL_CONFIG_FIELDS and n not in shown]:
+            del self.fields[name]
+        if system.kind not in FILE_KINDS:
+            del self.fields["upload"]
+        else:
+            self.fields["upload"].label = "Replace the file"
+        self.fields["token"].help_text = (
+            "Set — type a new one to replace it." if system.credentials else "None stored."
+        ) + " Stored encrypted; never shown again."
+        if not system.credentials:
+            del self.fields["remove_credentials"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        data["kind"] = self.system.kind
+        if data.get("token") and data.get("remove_credentials"):
+            self.add_error("remove_credentials", "Either type a new token or remove the stored one, not both.")
+        return data
+
+    def configuration(self) -> dict[str, Any]:
+        """The kind's fields from the form; keys the form does not show (a demo file) are kept."""
+        shown = set(CONFIG_FIELDS.get(self.system.kind, ()))
+        kept = {key: value for key, value in self.system.configuration.items() if key not in shown}
+        return kept | super().configuration()
+
+    def secrets(self) -> dict[str, str] | None:
+        if self.cleaned_data.get("remove_credentials"):
+            return {}
+        return super().secrets()
+
+
+class CheckEditForm(forms.Form):
+    """Change a check's rule; ``rule_version`` refuses a save over someone else's change."""
+
+    name = forms.CharField(max_length=120)
+    metric = forms.CharField(max_length=120, help_text="A fact the system reports, e.g. pass_rate.")
+    comparator = forms.ChoiceField(choices=Comparator.choices)
+    threshold = forms.FloatField()
+    tolerance = forms.FloatField(
+        required=False, min_value=0, help_text="Optional: also fail when the metric drops this far below its baseline."
+    )
+    baseline = forms.FloatField(
+        required=False, help_text="Empty: the next passing value becomes the baseline (only used with a tolerance)."
+    )
+    dataset_fingerprint = forms.CharField(required=False, max_length=200, label="Pinned dataset")
+    rule_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args: Any, check: Any, **kwargs: Any) -> None:
+        kwargs["initial"] = {name: getattr(check, name) for name in (*RULE_FIELD_NAMES, "rule_version")}
+        super().__init__(*args, **kwargs)
+        text_rules_apply(self.fields, one_line=("name", "metric", "dataset_fingerprint"))
+
+    def rule(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {name: data.get(name) for name in RULE_FIELD_NAMES} | {
+            "dataset_fingerprint": data.get("dataset_fingerprint") or ""
+        }
+
+
+RULE_FIELD_NAMES = ("name", "metric", "comparator", "threshold", "tolerance", "baseline", "dataset_fingerprint")
+FILE_KINDS = {SystemKind.EVAL_RESULTS, SystemKind.USAGE_COST}
+_ALL_CONFIG_FIELDS = {name for names in CONFIG_FIELDS.values() for name in names}

@@ -9,6 +9,9 @@ is current evidence, a fail or an error keeps the criterion from counting as met
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -72,6 +75,18 @@ class LinkedSystem(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def edit_token(self) -> str:
+        """A digest of what the edit form shows, so a save over someone else's change is refused."""
+        state = [
+            self.name,
+            self.configuration,
+            self.check_interval_minutes,
+            self.enabled,
+            self.upload_sha256,
+            hashlib.sha256(self.credentials.encode()).hexdigest(),
+        ]
+        return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 class Comparator(models.TextChoices):

@@ -61,6 +61,10 @@ URL_KINDS = {SystemKind.PROMETHEUS, SystemKind.HTTP_JSON}
 FILE_OR_URL_KINDS = {SystemKind.EVAL_RESULTS, SystemKind.USAGE_COST}
 
 
+class EditConflict(Exception):
+    """The row changed since the form was shown; nothing was saved. The message says what to do."""
+
+
 class RunRetry(Exception):
     """A transient failure: the run was put back in the queue; try again after ``countdown`` seconds."""
 
@@ -197,11 +201,21 @@ def linked_system_update(
     actor: Actor,
     secrets: dict[str, str] | None = None,
     upload: UploadedFile | None = None,
+    expected_token: str | None = None,
     **fields: Unpack[LinkedSystemFields],
 ) -> LinkedSystem:
-    """Change a linked system. ``secrets`` None keeps the stored ones, {} removes them."""
+    """Change a linked system. ``secrets`` None keeps the stored ones, {} removes them.
+
+    ``expected_token`` (the ``edit_token`` the form was shown) refuses a save over a change
+    someone else made meanwhile, with EditConflict.
+    """
     system = LinkedSystem.objects.select_for_update().select_related("pilot__organisation").get(pk=system.pk)
     _require_editor(actor, system.pilot)
+    if expected_token is not None and expected_token != system.edit_token():
+        raise EditConflict(
+            f"Someone else changed “{system.name}” while you were editing it; your changes were not saved. "
+            "The form now shows the current settings: make your change again."
+        )
     if "configuration" in fields:
         _configuration_check(system.kind, fields["configuration"], has_file=bool(upload or system.upload))
     if "name" in fields:
@@ -291,15 +305,27 @@ def check_create(*, system: LinkedSystem, criterion: Criterion, actor: Actor, **
 
 
 @transaction.atomic
-def check_update(*, check: Check, actor: Actor, **rule: Unpack[CheckRule]) -> Check:
-    """Change a rule. The change is in the trail (who, when, old → new) before any run uses it."""
+def check_update(
+    *, check: Check, actor: Actor, expected_version: int | None = None, **rule: Unpack[CheckRule]
+) -> Check:
+    """Change a rule. The change is in the trail (who, when, old → new) before any run uses it.
+
+    ``expected_version`` (the rule version the form was shown) refuses a save over a rule
+    someone else changed meanwhile, with EditConflict.
+    """
     check = (
         Check.objects.select_for_update(of=("self",))
-        .select_related("linked_system__pilot__organisation")
+        .select_related("linked_system__pilot__organisation", "rule_changed_by")
         .get(pk=check.pk)
     )
     pilot = check.linked_system.pilot
     _require_editor(actor, pilot)
+    if expected_version is not None and expected_version != check.rule_version:
+        who = check.rule_changed_by.get_full_name() or check.rule_changed_by.username if check.rule_changed_by else ""
+        raise EditConflict(
+            f"{who or 'Someone'} changed this rule to “{check.rule_text()}” while you were editing it; "
+            "your change was not saved. Check the current rule and save again."
+        )
     for key in ("name", "metric", "dataset_fingerprint"):
         if key in rule:
             text_check(str(rule[key]), field=key)

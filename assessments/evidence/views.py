@@ -10,15 +10,23 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assessments.audit.context import Actor
 from assessments.evidence.charts import sparkline_svg
 from assessments.evidence.credentials import CredentialsError
-from assessments.evidence.forms import CheckForm, LinkedSystemForm
+from assessments.evidence.forms import CheckEditForm, CheckForm, LinkedSystemEditForm, LinkedSystemForm
 from assessments.evidence.models import Check, CheckRun, LinkedSystem, RunStatus
 from assessments.evidence.selectors import linked_systems_of, run_history
-from assessments.evidence.services import check_create, check_run_request, linked_system_create
+from assessments.evidence.services import (
+    EditConflict,
+    check_create,
+    check_run_request,
+    check_update,
+    linked_system_create,
+    linked_system_update,
+)
 from assessments.frameworks.models import Criterion
 from assessments.organisations.context import request_organisations, request_roles
 from assessments.organisations.permissions import can_edit_pilot
@@ -40,6 +48,14 @@ def _check_for(request: HtmxHttpRequest, pk: int) -> Check:
         Check.objects.select_related("linked_system__pilot__organisation", "criterion", "latest_run"),
         pk=pk,
         linked_system__pilot__organisation_id__in=[org.pk for org in request_organisations(request)],
+    )
+
+
+def _system_for(request: HtmxHttpRequest, pk: int) -> LinkedSystem:
+    return get_object_or_404(
+        LinkedSystem.objects.select_related("pilot__organisation"),
+        pk=pk,
+        pilot__organisation_id__in=[org.pk for org in request_organisations(request)],
     )
 
 
@@ -174,4 +190,86 @@ def check_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return redirect("linked-systems", pk=check.linked_system.pilot_id)
     history = run_history(check_ids=[check.pk]).get(check.pk, [])
     context = _check_context(check, history, _open_runs([check.pk]).get(check.pk))
+    context["can_edit"] = _can_edit(request, check.linked_system.pilot)
     return render(request, "evidence/systems.html#check", context)
+
+
+def _edit_page(
+    request: HtmxHttpRequest, *, pilot: Pilot, form: Any, title: str, what: str, status: int, conflict: str = ""
+) -> HttpResponse:
+    context = {"pilot": pilot, "form": form, "title": title, "what": what, "conflict": conflict}
+    return render(request, "evidence/edit.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def system_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Change a linked system's settings, file, credentials, schedule, or switch it off."""
+    system = _system_for(request, pk)
+    pilot = system.pilot
+    if not _can_edit(request, pilot):
+        raise PermissionDenied("Only this pilot's owners and administrators change linked systems.")
+    title = f"Edit {system.name}"
+    if request.method == "GET":
+        return _edit_page(
+            request, pilot=pilot, form=LinkedSystemEditForm(system=system), title=title, what="system", status=200
+        )
+    form = LinkedSystemEditForm(request.POST, request.FILES, system=system)
+    if form.is_valid():
+        try:
+            linked_system_update(
+                system=system,
+                actor=Actor.for_user(request.user),
+                name=form.cleaned_data["name"],
+                configuration=form.configuration(),
+                check_interval_minutes=form.cleaned_data["check_interval_minutes"],
+                enabled=form.cleaned_data["enabled"],
+                secrets=form.secrets(),
+                upload=form.cleaned_data.get("upload"),
+                expected_token=form.cleaned_data["edit_token"],
+            )
+        except EditConflict as exc:
+            current = LinkedSystemEditForm(system=_system_for(request, pk))
+            return _edit_page(
+                request, pilot=pilot, form=current, title=title, what="system", status=409, conflict=str(exc)
+            )
+        except (ValidationError, CredentialsError) as exc:
+            form_attach_errors(form, ValidationError(str(exc)) if isinstance(exc, CredentialsError) else exc)
+        else:
+            messages.success(request, f"Saved {form.cleaned_data['name']}.")
+            return redirect(f"{reverse('linked-systems', args=[pilot.pk])}#system-{system.pk}")
+    return _edit_page(request, pilot=pilot, form=form, title=title, what="system", status=422)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def check_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Change a check's rule; the change is audited before any run uses it."""
+    check = _check_for(request, pk)
+    pilot = check.linked_system.pilot
+    if not _can_edit(request, pilot):
+        raise PermissionDenied("Only this pilot's owners and administrators change check rules.")
+    title = f"Edit the rule of {check.name}"
+    if request.method == "GET":
+        return _edit_page(request, pilot=pilot, form=CheckEditForm(check=check), title=title, what="check", status=200)
+    form = CheckEditForm(request.POST, check=check)
+    if form.is_valid():
+        try:
+            check_update(
+                check=check,
+                actor=Actor.for_user(request.user),
+                expected_version=form.cleaned_data["rule_version"],
+                **form.rule(),
+            )
+        except EditConflict as exc:
+            current = CheckEditForm(check=_check_for(request, pk))
+            return _edit_page(
+                request, pilot=pilot, form=current, title=title, what="check", status=409, conflict=str(exc)
+            )
+        except ValidationError as exc:
+            form_attach_errors(form, exc)
+        else:
+            check_run_request(check=check, actor=Actor.for_user(request.user))
+            messages.success(request, f"Rule of “{form.cleaned_data['name']}” saved; a run with it is queued.")
+            return redirect(f"{reverse('linked-systems', args=[pilot.pk])}#check-{check.pk}")
+    return _edit_page(request, pilot=pilot, form=form, title=title, what="check", status=422)
