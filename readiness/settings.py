@@ -195,6 +195,9 @@ OUTBOUND_MAX_BYTES = int(env("OUTBOUND_MAX_BYTES", str(5 * 1024 * 1024)))
 # At most this many checks run against one host at a time, across all workers (counted in
 # Redis; without REDIS_URL the single development worker's concurrency bounds it instead).
 OUTBOUND_MAX_PER_HOST = int(env("OUTBOUND_MAX_PER_HOST", "4"))
+# Where people reach this installation: links in mails and chat alerts sent from background
+# jobs (which have no request to take the address from) start with it.
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Demo linked systems read real tool outputs from here (never from anywhere else on disk).
 EVIDENCE_FIXTURES_DIR = BASE_DIR / "fixtures" / "evidence"
 

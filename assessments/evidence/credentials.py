@@ -40,15 +40,24 @@ def _fernet() -> MultiFernet:
         ) from exc
 
 
-def credentials_encrypt(*, row_id: int, secrets: dict[str, str]) -> str:
-    """The ciphertext to store for ``secrets`` on the linked system ``row_id`` ("" for none)."""
+def _row(row_id: int, scope: str) -> int | str:
+    # Linked systems (the first users) keep the bare id; other tables name themselves, so a
+    # ciphertext from organisation 5 does not decrypt as linked system 5.
+    return row_id if scope == LINKED_SYSTEM else f"{scope}:{row_id}"
+
+
+LINKED_SYSTEM = "linked_system"
+
+
+def credentials_encrypt(*, row_id: int, secrets: dict[str, str], scope: str = LINKED_SYSTEM) -> str:
+    """The ciphertext to store for ``secrets`` on row ``row_id`` of ``scope`` ("" for none)."""
     if not secrets:
         return ""
-    plaintext = json.dumps({"row": row_id, "secrets": secrets}, sort_keys=True).encode()
+    plaintext = json.dumps({"row": _row(row_id, scope), "secrets": secrets}, sort_keys=True).encode()
     return _fernet().encrypt(plaintext).decode()
 
 
-def credentials_decrypt(*, row_id: int, ciphertext: str) -> dict[str, str]:
+def credentials_decrypt(*, row_id: int, ciphertext: str, scope: str = LINKED_SYSTEM) -> dict[str, str]:
     if not ciphertext:
         return {}
     try:
@@ -59,8 +68,8 @@ def credentials_decrypt(*, row_id: int, ciphertext: str) -> dict[str, str]:
             "removed before `manage.py credentials_rotate` ran, or the value was altered. Enter them again."
         ) from None
     data = json.loads(plaintext)
-    if data.get("row") != row_id:
-        raise CredentialsError("The stored credentials belong to another linked system; enter them again.")
+    if data.get("row") != _row(row_id, scope):
+        raise CredentialsError(f"The stored credentials belong to another {scope.replace('_', ' ')}; enter them again.")
     secrets = data.get("secrets")
     if not isinstance(secrets, dict):
         raise CredentialsError("The stored credentials are not in the expected form; enter them again.")

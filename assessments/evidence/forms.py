@@ -207,3 +207,13 @@ class CheckEditForm(forms.Form):
 RULE_FIELD_NAMES = ("name", "metric", "comparator", "threshold", "tolerance", "baseline", "dataset_fingerprint")
 FILE_KINDS = {SystemKind.EVAL_RESULTS, SystemKind.USAGE_COST}
 _ALL_CONFIG_FIELDS = {name for names in CONFIG_FIELDS.values() for name in names}
+
+
+class AlertWebhookForm(forms.Form):
+    url = forms.CharField(
+        max_length=2000,
+        label="Incoming webhook URL",
+        widget=forms.PasswordInput(render_value=False),
+        help_text='A Slack incoming webhook, or any chat service that accepts Slack\'s {"text": …} JSON. '
+        "Stored encrypted; only its host is shown again.",
+    )

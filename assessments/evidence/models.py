@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assessments.frameworks.models import Criterion
+from assessments.organisations.models import Organisation
 from assessments.pilots.models import Pilot
 
 
@@ -235,3 +236,26 @@ class CheckRun(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class AlertWebhook(models.Model):
+    """An organisation's Slack-compatible incoming webhook for regression alerts.
+
+    The URL is a secret (the path is the token), so it is stored encrypted like linked
+    systems' credentials and only its host is shown. No webhook: no row.
+    """
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="alert_webhook")
+    url_ciphertext = models.TextField(editable=False)
+    host = models.CharField(max_length=255)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(url_ciphertext=""), name="alert_webhook_has_url"),
+            models.CheckConstraint(condition=~Q(host=""), name="alert_webhook_has_host"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Webhook to {self.host}"

@@ -36,6 +36,7 @@ here are small enough to own.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import socket
 import threading
@@ -450,13 +451,20 @@ def _pool(target: _Target, address: IPAddress, ca_certs: str | None) -> urllib3.
 
 
 def _exchange(
-    target: _Target, headers: Mapping[str, str], deadline: float, max_bytes: int, ca_certs: str | None
+    target: _Target,
+    headers: Mapping[str, str],
+    deadline: float,
+    max_bytes: int,
+    ca_certs: str | None,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> _Answer:
     failure: OutboundError | None = None
     for address in target.addresses:
         pool = _pool(target, address, ca_certs)
         try:
-            return _exchange_with(pool, target, address, headers, deadline, max_bytes)
+            return _exchange_with(pool, target, address, headers, deadline, max_bytes, method=method, body=body)
         except _ConnectFailed as error:
             # Another checked address of the same name may answer (IPv6 without a route, say).
             failure = error.error
@@ -478,14 +486,18 @@ def _exchange_with(
     headers: Mapping[str, str],
     deadline: float,
     max_bytes: int,
+    *,
+    method: str,
+    body: bytes | None,
 ) -> _Answer:
     where = shown(target.url)
     via = f"{target.host} ({address})" if target.host != str(address) else target.host
     left = _remaining(target.url, deadline)
     try:
         response = pool.urlopen(
-            "GET",
+            method,
             target.request_target,
+            body=body,
             headers={**headers, "Host": target.host_header},
             redirect=False,
             retries=False,
@@ -633,3 +645,33 @@ def outbound_get(
             f"{shown(target.url)} answered {answer.status}{later}.", transient=transient, status=answer.status
         )
     return response
+
+
+def outbound_post_json(
+    url: str,
+    payload: Mapping[str, object],
+    *,
+    timeout: float | None = None,
+    resolver: Resolver | None = None,
+    ca_certs: str | None = None,
+) -> OutboundResponse:
+    """POST ``payload`` as JSON to ``url`` (an incoming webhook) under the same address rules.
+
+    A redirect is not followed (a webhook that moved is reported, not chased with the
+    body), and a 4xx or 5xx answer raises ``OutboundError``. At most 64 kB of answer is read.
+    """
+    allowlist = _Allowlist.from_settings()
+    deadline = time.monotonic() + float(timeout if timeout is not None else settings.OUTBOUND_TIMEOUT_SECONDS)
+    body = json.dumps(payload).encode()
+    headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", "Accept-Encoding": "identity"}
+    target = _check(url, resolver, allowlist, deadline)
+    answer = _exchange(target, headers, deadline, 64 * 1024, ca_certs, method="POST", body=body)
+    where = f"{target.scheme}://{target.host}"  # a webhook's path is its secret: name only the host
+    if answer.location is not None:
+        raise OutboundError(f"The webhook at {where} redirected elsewhere; a moved webhook is not followed.")
+    if answer.status >= 400:
+        transient = answer.status >= 500 or answer.status in TRANSIENT_STATUSES
+        raise OutboundError(
+            f"The webhook at {where} answered {answer.status}.", transient=transient, status=answer.status
+        )
+    return OutboundResponse(answer.status, answer.headers, answer.body, target.url)

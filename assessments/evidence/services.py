@@ -32,6 +32,7 @@ from assessments.evidence.connectors.base import ConnectorError, Facts, Source, 
 from assessments.evidence.credentials import CredentialsError, credentials_decrypt, credentials_encrypt
 from assessments.evidence.hostcap import HostBusy, host_slot, target_host
 from assessments.evidence.models import (
+    AlertWebhook,
     Check,
     CheckRun,
     Comparator,
@@ -43,7 +44,8 @@ from assessments.evidence.models import (
 )
 from assessments.frameworks.models import Criterion
 from assessments.model_update import model_update
-from assessments.organisations.permissions import can_edit_pilot, require, require_member
+from assessments.organisations.models import Organisation
+from assessments.organisations.permissions import can_administer, can_edit_pilot, require, require_member
 from assessments.pilots.models import Assessment, AssessmentStatus, Pilot
 from assessments.pilots.scorecache import scores_refresh
 from assessments.text import text_check
@@ -656,3 +658,71 @@ def _finish(
 
             transaction.on_commit(lambda: regression_notify(run_id=run.pk))
     return run
+
+
+# --- the organisation's alert webhook ------------------------------------------------------
+
+WEBHOOK = "alert_webhook"
+
+
+def _require_administrator(actor: Actor, organisation: Organisation) -> None:
+    roles = require_member(actor=actor, organisation=organisation.pk)
+    require(can_administer(roles), "Only administrators set the organisation's alert webhook.")
+
+
+@transaction.atomic
+def alert_webhook_set(*, organisation: Organisation, actor: Actor, url: str) -> AlertWebhook:
+    """Set or replace the Slack-compatible incoming webhook regressions are posted to.
+
+    The URL is encrypted at rest and bound to the organisation; the trail records only its
+    host, since the rest of a webhook URL is its secret.
+    """
+    _require_administrator(actor, organisation)
+    if actor.user_pk is None:
+        raise ValidationError("An alert webhook is set by a person.")
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        host, parts = "", None
+    if parts is None or parts.scheme not in {"http", "https"} or not host:
+        raise ValidationError({"url": "Enter the webhook's full http(s) URL, as the chat service gave it."})
+    if parts.username or parts.password:
+        raise ValidationError({"url": "A webhook URL carries its secret in the path, not as a user name."})
+    current = AlertWebhook.objects.select_for_update().filter(organisation=organisation).first()
+    before = current.host if current else None
+    webhook = current or AlertWebhook(organisation=organisation)
+    webhook.host = host[:255]
+    webhook.updated_at = timezone.now()
+    webhook.updated_by_id = actor.user_pk
+    webhook.url_ciphertext = credentials_encrypt(row_id=organisation.pk, secrets={"url": url}, scope=WEBHOOK)
+    webhook.full_clean(exclude=["organisation"])
+    webhook.save()
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="alert_webhook.replaced" if current else "alert_webhook.set",
+        object_type="organisation",
+        object_id=organisation.pk,
+        changes={"webhook_host": [before, host]},
+    )
+    return webhook
+
+
+@transaction.atomic
+def alert_webhook_remove(*, organisation: Organisation, actor: Actor) -> None:
+    """Stop posting regressions to a webhook (mail to the owners goes on)."""
+    _require_administrator(actor, organisation)
+    current = AlertWebhook.objects.select_for_update().filter(organisation=organisation).first()
+    if current is None:
+        raise ValidationError("There is no alert webhook to remove.")
+    current.delete()
+    audit_record(
+        organisation=organisation,
+        actor=actor,
+        action="alert_webhook.removed",
+        object_type="organisation",
+        object_id=organisation.pk,
+        changes={"webhook_host": [current.host, None]},
+    )

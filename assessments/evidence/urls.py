@@ -11,4 +11,5 @@ urlpatterns = [
     path("systems/<int:pk>/edit/", views.system_edit, name="linked-system-edit"),
     path("checks/<int:pk>/", views.check_status, name="check-status"),
     path("checks/<int:pk>/edit/", views.check_edit, name="check-edit"),
+    path("alerts/", views.alerts, name="alerts"),
 ]

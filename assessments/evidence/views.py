@@ -15,12 +15,22 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assessments.audit.context import Actor
 from assessments.evidence.charts import sparkline_svg
+from assessments.evidence.connectors.base import ConnectorError
 from assessments.evidence.credentials import CredentialsError
-from assessments.evidence.forms import CheckEditForm, CheckForm, LinkedSystemEditForm, LinkedSystemForm
-from assessments.evidence.models import Check, CheckRun, LinkedSystem, RunStatus
+from assessments.evidence.forms import (
+    AlertWebhookForm,
+    CheckEditForm,
+    CheckForm,
+    LinkedSystemEditForm,
+    LinkedSystemForm,
+)
+from assessments.evidence.models import AlertWebhook, Check, CheckRun, LinkedSystem, RunStatus
+from assessments.evidence.notify import webhook_post
 from assessments.evidence.selectors import linked_systems_of, run_history
 from assessments.evidence.services import (
     EditConflict,
+    alert_webhook_remove,
+    alert_webhook_set,
     check_create,
     check_run_request,
     check_update,
@@ -28,8 +38,9 @@ from assessments.evidence.services import (
     linked_system_update,
 )
 from assessments.frameworks.models import Criterion
-from assessments.organisations.context import request_organisations, request_roles
-from assessments.organisations.permissions import can_edit_pilot
+from assessments.organisations.context import current_organisation, request_organisations, request_roles
+from assessments.organisations.models import Organisation
+from assessments.organisations.permissions import can_administer, can_edit_pilot, roles_of
 from assessments.pilots.models import Pilot
 from assessments.pilots.selectors import assessment_open
 from readiness.http import HtmxHttpRequest, form_attach_errors
@@ -273,3 +284,53 @@ def check_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Rule of “{form.cleaned_data['name']}” saved; a run with it is queued.")
             return redirect(f"{reverse('linked-systems', args=[pilot.pk])}#check-{check.pk}")
     return _edit_page(request, pilot=pilot, form=form, title=title, what="check", status=422)
+
+
+def _alerts_page(
+    request: HtmxHttpRequest, organisation: Organisation, *, form: AlertWebhookForm | None = None, status: int = 200
+) -> HttpResponse:
+    webhook = AlertWebhook.objects.select_related("updated_by").filter(organisation=organisation).first()
+    context = {"organisation": organisation, "webhook": webhook, "form": form or AlertWebhookForm()}
+    return render(request, "evidence/alerts.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def alerts(request: HtmxHttpRequest) -> HttpResponse:
+    """The organisation's regression alerts: set, replace, remove or try its chat webhook (admins)."""
+    organisation = current_organisation(request)
+    if not can_administer(roles_of(user=request.user, organisation=organisation)):
+        raise PermissionDenied("Only administrators set where regression alerts go.")
+    if request.method == "GET":
+        return _alerts_page(request, organisation)
+    actor = Actor.for_user(request.user)
+    action = request.POST.get("action", "set")
+    if action == "remove":
+        try:
+            alert_webhook_remove(organisation=organisation, actor=actor)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Removed the alert webhook; regressions are still mailed to pilot owners.")
+        return redirect("alerts")
+    if action == "test":
+        try:
+            said = webhook_post(
+                organisation_id=organisation.pk,
+                text=f"Test message from Preflight for {organisation.name}: regression alerts arrive here.",
+            )
+        except (ConnectorError, CredentialsError) as exc:
+            messages.error(request, f"The test message did not arrive: {exc}")
+        else:
+            messages.success(request, said)
+        return redirect("alerts")
+    form = AlertWebhookForm(request.POST)
+    if form.is_valid():
+        try:
+            alert_webhook_set(organisation=organisation, actor=actor, url=form.cleaned_data["url"])
+        except ValidationError as exc:
+            form_attach_errors(form, exc)
+        else:
+            messages.success(request, "Saved the alert webhook. Send a test message to see it arrive.")
+            return redirect("alerts")
+    return _alerts_page(request, organisation, form=form, status=422)

@@ -178,6 +178,10 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "check_update": lambda: evidence.check_update(check=Check.objects.get(), actor=owner, threshold=0.6),
         "check_run_request": lambda: evidence.check_run_request(check=Check.objects.get(), actor=owner),
         "check_run_execute": lambda: evidence.check_run_execute(run_id=CheckRun.objects.get().pk),
+        "alert_webhook_set": lambda: evidence.alert_webhook_set(
+            organisation=org, actor=admin, url="https://hooks.example.com/services/T0/B0/x"
+        ),
+        "alert_webhook_remove": lambda: evidence.alert_webhook_remove(organisation=org, actor=admin),
         "assessment_move": lambda: pilots.assessment_move(
             assessment=response().assessment, framework=framework_current(organisation=org), actor=owner
         ),
@@ -207,6 +211,8 @@ ORDER = [
     "check_update",
     "check_run_request",
     "check_run_execute",
+    "alert_webhook_set",
+    "alert_webhook_remove",
     "framework_copy",
     "gap_update",
     "criterion_create",
