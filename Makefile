@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest install system-deps migrate demo bench lock clean
+.PHONY: run test lint typecheck pytest install system-deps node-deps migrate demo bench lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Preflight needs Python 3.12 or newer; $(PYTHON) is " + sys.version.split()[0])'
@@ -41,6 +41,21 @@ system-deps:
 	  fi; \
 	fi
 
+# promptfoo, pinned by tools/promptfoo/package-lock.json, for the tests that run it and read
+# its fresh output. Install scripts stay off: promptfoo needs none, and those of its optional
+# dependencies download browsers and model runtimes. Without npm those tests skip (fail in CI).
+NODE_STAMP := tools/promptfoo/node_modules/.installed
+ifneq ($(shell command -v npm 2>/dev/null),)
+node-deps: $(NODE_STAMP)
+else
+node-deps:
+	@echo "npm not found: the tests that run promptfoo will skip (and fail with CI=true)."
+endif
+
+$(NODE_STAMP): tools/promptfoo/package.json tools/promptfoo/package-lock.json
+	cd tools/promptfoo && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
@@ -62,7 +77,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-pytest: install system-deps
+pytest: install system-deps node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
