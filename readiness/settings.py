@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "assessments.frameworks",
     "assessments.pilots",
     "assessments.evidence",
+    "assessments.reviews",
 ]
 
 MIDDLEWARE = [
@@ -341,6 +342,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-runs-dispatch": {
         "task": "assessments.evidence.tasks.check_runs_dispatch",
         "schedule": 30.0,
+    },
+    # Mails the owner of each review condition that went overdue, once per condition.
+    "review-conditions-overdue": {
+        "task": "assessments.reviews.tasks.conditions_overdue_notify",
+        "schedule": crontab(minute="20"),
     },
 }
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("assessments.frameworks.urls")),
     path("", include("assessments.pilots.urls")),
     path("", include("assessments.evidence.urls")),
+    path("", include("assessments.reviews.urls")),
 ]
 
 handler400 = "readiness.errors.bad_request"

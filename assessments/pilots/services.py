@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import PurePath
 from typing import Any, TypedDict, Unpack
 
@@ -14,8 +16,10 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -26,7 +30,7 @@ from assessments.frameworks.models import Framework, FrameworkStatus
 from assessments.frameworks.scoring import Scorecard
 from assessments.frameworks.selectors import framework_current
 from assessments.model_update import model_update
-from assessments.organisations.models import Organisation
+from assessments.organisations.models import Organisation, Role
 from assessments.organisations.permissions import (
     can_create_pilot,
     can_edit_pilot,
@@ -42,10 +46,13 @@ from assessments.pilots.models import (
     Pilot,
     Response,
     ResponseStatus,
+    Stage,
     StopCondition,
+    StopConditionStatus,
 )
 from assessments.pilots.scorecache import scores_refresh
-from assessments.pilots.selectors import CheckOutcomes
+from assessments.pilots.selectors import CheckOutcomes, scorecards
+from assessments.reviews.models import GateOverride
 from assessments.text import name_distinct_check, name_key, text_check
 
 
@@ -85,6 +92,9 @@ class StopConditionFields(TypedDict, total=False):
 PILOT_FIELDS: tuple[str, ...] = tuple(PilotFields.__annotations__)
 STOP_FIELDS: tuple[str, ...] = tuple(StopConditionFields.__annotations__)
 RESPONSE_FIELDS = ("status", "justification", "owner", "due_date")
+# A stop condition that triggers pauses a pilot unless it is already stopped.
+HALTED = frozenset({Stage.PAUSED, Stage.RETIRED})
+logger = logging.getLogger(__name__)
 # Closed assessments are a record: no answer or evidence changes once they are in these states.
 CLOSED_STATUSES = frozenset({AssessmentStatus.SUPERSEDED})
 EVIDENCE_FIELDS = (
@@ -189,14 +199,23 @@ def pilot_create(
 
 
 @transaction.atomic
-def pilot_update(*, pilot: Pilot, actor: Actor, **changes: Unpack[PilotFields]) -> Pilot:
+def pilot_update(
+    *, pilot: Pilot, actor: Actor, override_justification: str = "", **changes: Unpack[PilotFields]
+) -> Pilot:
     """Change a pilot's profile (including its stage: pause, retire, promote).
 
     The event lists what changed; a save that changes nothing records nothing. Scores
     are recomputed only when the risk tier changed: it is the one profile field that
     scoring reads (it decides which criteria apply).
+
+    Moving to production needs the readiness gate (``assessments.reviews``): criteria met
+    with current evidence, no failing check, the four roles signed what is there now, no
+    overdue condition. An administrator may override a closed gate only with a written
+    ``override_justification``, which goes into the same audit event and onto the pilot page.
     """
-    _require_pilot_editor(actor, pilot)
+    roles = require_member(actor=actor, organisation=pilot.organisation_id)
+    require(can_edit_pilot(roles, actor=actor, pilot=pilot), "Only this pilot's owners and administrators edit it.")
+    override = _production_gate(pilot, actor, roles, changes.get("stage"), override_justification.strip())
     new_name = str(changes.get("name", pilot.name))
     if new_name != pilot.name:
         text_check(new_name, subject="The name", field="name")
@@ -217,6 +236,11 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **changes: Unpack[PilotFields]) 
         return pilot
     if "risk_tier" in changed:
         _rescore_pilot(pilot)
+    audited = diff_fields(before=before, after=snapshot(pilot, PILOT_FIELDS))
+    if override is not None:
+        override.save()
+        audited["gate_override"] = [None, override.justification]
+        audited["gate_reasons"] = [None, override.gate_reasons]
     audit_record(
         organisation=pilot.organisation,
         actor=actor,
@@ -224,9 +248,52 @@ def pilot_update(*, pilot: Pilot, actor: Actor, **changes: Unpack[PilotFields]) 
         object_type="pilot",
         object_id=pilot.pk,
         pilot_id=pilot.pk,
-        changes=diff_fields(before=before, after=snapshot(pilot, PILOT_FIELDS)),
+        changes=audited,
     )
     return pilot
+
+
+def _production_gate(
+    pilot: Pilot, actor: Actor, roles: set[str], stage: str | None, justification: str
+) -> GateOverride | None:
+    """Refuse a move to production the gate does not allow; an administrator's written
+    justification overrides it (returned unsaved, for the caller to keep with its event)."""
+    if stage != Stage.PRODUCTION or pilot.stage == Stage.PRODUCTION:
+        if justification:
+            raise ValidationError({"override_justification": "Only a move to production can override the gate."})
+        return None
+    from assessments.reviews.selectors import readiness_gate  # reviews reads pilots; not the other way at import
+
+    assessment = pilot.assessments.exclude(status=AssessmentStatus.SUPERSEDED).select_related("pilot").first()
+    if assessment is None:
+        raise ValidationError({"stage": "This pilot has no open assessment, so it cannot be ready for production."})
+    card = scorecards(assessment_ids=[assessment.pk], today=timezone.localdate())[assessment.pk]
+    gate = readiness_gate(assessment=assessment, card=card)
+    if gate.ready:
+        if justification:
+            raise ValidationError({"override_justification": "The gate is open: no override is needed."})
+        return None
+    if not justification:
+        raise ValidationError(
+            {"stage": "Not ready for production: " + "; ".join(gate.reason_texts[:5])
+             + (f" (and {len(gate.reasons) - 5} more)" if len(gate.reasons) > 5 else "")}
+        )  # fmt: skip
+    require(Role.ADMIN in roles, "Only an administrator may override the readiness gate.")
+    text_check(justification, multiline=True, subject="The justification", field="override_justification")
+    if len(justification) < 20:
+        raise ValidationError(
+            {"override_justification": "Write the justification out in full (at least 20 characters)."}
+        )
+    assert actor.user_pk is not None  # administrators are people
+    return GateOverride(
+        pilot=pilot,
+        assessment=assessment,
+        actor_id=actor.user_pk,
+        stage_from=pilot.stage,
+        stage_to=Stage.PRODUCTION,
+        justification=justification,
+        gate_reasons=gate.reason_texts,
+    )
 
 
 @transaction.atomic
@@ -260,6 +327,14 @@ def stop_condition_update(
     before = snapshot(stop, STOP_FIELDS)
     stop, changed = model_update(instance=stop, fields=STOP_FIELDS, data=changes)
     if changed:
+        audited = diff_fields(before=before, after=snapshot(stop, STOP_FIELDS))
+        pilot = stop.pilot
+        if "status" in changed and stop.status == StopConditionStatus.TRIGGERED and pilot.stage not in HALTED:
+            # A stop condition that triggers pauses the programme, in the same change and event.
+            audited["pilot_stage"] = [pilot.stage, Stage.PAUSED]
+            pilot.stage = Stage.PAUSED
+            pilot.save(update_fields=["stage", "updated_at"])
+            transaction.on_commit(partial(_stop_triggered_notify, stop_id=stop.pk), robust=True)
         audit_record(
             organisation=stop.pilot.organisation,
             actor=actor,
@@ -267,9 +342,28 @@ def stop_condition_update(
             object_type="stop_condition",
             object_id=stop.pk,
             pilot_id=stop.pilot_id,
-            changes=diff_fields(before=before, after=snapshot(stop, STOP_FIELDS)),
+            changes=audited,
         )
     return stop
+
+
+def _stop_triggered_notify(*, stop_id: int) -> None:
+    """After commit: tell the pilot's owners it was paused by a stop condition."""
+    stop = StopCondition.objects.select_related("pilot__technical_owner", "pilot__business_owner").get(pk=stop_id)
+    pilot = stop.pilot
+    recipients = sorted({u.email for u in (pilot.technical_owner, pilot.business_owner) if u is not None and u.email})
+    if not recipients:
+        return
+    subject = f"[Preflight] {pilot.name} is paused: a stop condition triggered"
+    body = (
+        f"The stop condition “{stop.condition}” ({stop.metric} {stop.get_comparator_display()} "
+        f"{stop.threshold}) triggered, so {pilot.name} has been moved to paused.\n\n"
+        f"{reverse('pilot', args=[pilot.pk])}\n"
+    )
+    try:
+        send_mail(subject, body, None, recipients)
+    except OSError as exc:
+        logger.warning("could not mail the pause of pilot %s: %s", pilot.pk, exc)
 
 
 def _rescore_pilot(pilot: Pilot) -> None:
