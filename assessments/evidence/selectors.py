@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from assessments.evidence.models import Check, CheckRun, LinkedSystem, RunStatus, Verdict
+from assessments.evidence.models import Check, CheckRun, LinkedSystem, RunStatus, SystemKind, Verdict
 from assessments.frameworks.scoring import evidence_expiry
 from assessments.pilots.models import Pilot
 
@@ -98,3 +99,53 @@ def run_history(*, check_ids: Sequence[int], limit: int = 20) -> dict[int, list[
         if len(bucket) < limit:
             bucket.append(run)
     return {k: list(reversed(v)) for k, v in history.items()}
+
+
+@dataclass(frozen=True)
+class CostTrend:
+    """What the pilot's newest usage export said: the daily series, the envelope, the figures."""
+
+    series: list[tuple[str, float]]
+    envelope: float | None
+    cost_per_task: float | None
+    monthly_projection: float | None
+    tasks: int | None
+    check_name: str
+    run_at: dt.datetime | None
+    passed: bool
+
+
+def cost_trend(*, pilot: Pilot) -> CostTrend | None:
+    """The latest readable run of a usage-and-cost check of the pilot's enabled systems (one query)."""
+    run = (
+        CheckRun.objects.filter(
+            check_rule__linked_system__pilot=pilot,
+            check_rule__linked_system__kind=SystemKind.USAGE_COST,
+            check_rule__linked_system__enabled=True,
+            status=RunStatus.OK,
+        )
+        .select_related("check_rule")
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    if run is None:
+        return None
+    metrics = run.facts.get("metrics", {}) if isinstance(run.facts, dict) else {}
+    details = run.facts.get("details", {}) if isinstance(run.facts, dict) else {}
+    series = [
+        (str(day), float(value))
+        for day, value in details.get("series", [])
+        if isinstance(value, int | float) and math.isfinite(value)
+    ]
+    envelope = pilot.cost_envelope_per_task
+    tasks = metrics.get("tasks")
+    return CostTrend(
+        series=series[-90:],
+        envelope=float(envelope) if envelope is not None else None,
+        cost_per_task=metrics.get("cost_per_task"),
+        monthly_projection=metrics.get("monthly_projection"),
+        tasks=int(tasks) if isinstance(tasks, int | float) else None,
+        check_name=run.check_rule.name,
+        run_at=run.finished_at,
+        passed=run.verdict == Verdict.PASS,
+    )

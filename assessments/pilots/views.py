@@ -26,6 +26,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assessments.audit.context import Actor
 from assessments.audit.selectors import activity_for_pilot, audit_head_sequence, integrity_badge
+from assessments.evidence.charts import cost_chart_svg
+from assessments.evidence.selectors import cost_trend
 from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
 from assessments.frameworks.models import GapKey
 from assessments.frameworks.scoring import GapScore, Scorecard
@@ -392,6 +394,14 @@ def _page_key(
     )
 
 
+def _cost_context(pilot: Pilot) -> dict[str, Any]:
+    """The measured cost gap: the newest usage export's cost per task by day against the envelope."""
+    trend = cost_trend(pilot=pilot)
+    if trend is None:
+        return {"cost": None}
+    return {"cost": trend, "cost_chart": cost_chart_svg(trend.series, envelope=trend.envelope)}
+
+
 def _pilot_parts(
     request: HtmxHttpRequest, pilot: Pilot, assessment: Assessment, viewer: Viewer, extra: dict[str, Any]
 ) -> tuple[str, str, str, str]:
@@ -409,6 +419,7 @@ def _pilot_parts(
         "stage_form": StageForm(initial={"stage": pilot.stage}),
         "newer_framework": current if current.pk != assessment.framework_id else None,
         "activity": activity_for_pilot(pilot_id=pilot.pk, limit=20),
+        **_cost_context(pilot),
         **extra,
     }
     return (

@@ -285,3 +285,25 @@ def test_hostile_names_and_settings_come_out_as_text(client, users, pilot, owner
         assert "<b>m</b>" not in body
     assert "{{ 7|add:1 }}" in pages[0]  # template syntax in a name is shown, not run
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in pages[0]
+
+
+def test_the_systems_page_draws_each_checks_recent_runs(client, users, pilot, owner_actor) -> None:
+    from assessments.evidence.services import check_run_execute, check_run_request
+
+    system = linked_system_create(
+        pilot=pilot, actor=owner_actor, kind="eval_results", name="Golden set",
+        configuration={"fixture": "junit-goldenset-pass.xml"},
+    )  # fmt: skip
+    criterion = Response.objects.get(assessment__pilot=pilot, criterion__code="EV-03").criterion
+    check = check_create(
+        system=system, criterion=criterion, actor=owner_actor, name="Pass rate", metric="pass_rate",
+        comparator="gte", threshold=0.5,
+    )  # fmt: skip
+    for _ in range(3):
+        check_run_execute(run_id=check_run_request(check=check, actor=owner_actor).pk)
+    client.force_login(users["viewer"])
+    for url in (reverse("linked-systems", args=[pilot.pk]), reverse("check-status", args=[check.pk])):
+        body = client.get(url).content.decode()
+        assert '<svg class="sparkline"' in body
+        assert body.count('class="spark-pass"') == 3
+        assert 'class="spark-threshold"' in body
