@@ -149,3 +149,33 @@ def cost_trend(*, pilot: Pilot) -> CostTrend | None:
         run_at=run.finished_at,
         passed=run.verdict == Verdict.PASS,
     )
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A check that flipped from pass to fail, and whether it is still failing."""
+
+    run: CheckRun
+    still_failing: bool
+
+
+def regressions_recent(*, organisation_id: int, days: int = 14, limit: int = 8) -> list[Regression]:
+    """The organisation's newest pass → fail flips of the last ``days`` (one query)."""
+    runs = (
+        CheckRun.objects.filter(
+            is_regression=True,
+            finished_at__gte=timezone.now() - dt.timedelta(days=days),
+            check_rule__linked_system__pilot__organisation_id=organisation_id,
+        )
+        .select_related("check_rule__linked_system__pilot", "check_rule__criterion")
+        .order_by("-finished_at", "-pk")[:limit]
+    )
+    return [
+        Regression(
+            run=run,
+            still_failing=run.check_rule.failing_since is not None
+            and run.finished_at is not None
+            and run.check_rule.failing_since <= run.finished_at,
+        )
+        for run in runs
+    ]

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from assessments.audit.context import Actor
 from assessments.audit.selectors import activity_for_pilot, audit_head_sequence, integrity_badge
 from assessments.evidence.charts import cost_chart_svg
-from assessments.evidence.selectors import cost_trend
+from assessments.evidence.selectors import cost_trend, regressions_recent
 from assessments.frameworks.charts import mini_bars_svg, radar_svg, score_band
 from assessments.frameworks.models import GapKey
 from assessments.frameworks.scoring import GapScore, Scorecard
@@ -177,6 +177,7 @@ def _portfolio_parts(request: HtmxHttpRequest, organisation: Organisation, roles
         "entries": [(entry, mini_bars_svg(entry.gaps)) for entry in entries],
         "query": query.urlencode(),
         "can_create": can_create_pilot(roles),
+        "regressions": regressions_recent(organisation_id=organisation.pk),
     }
     return (part_render("pilots/dashboard.html#top", context), part_render("pilots/dashboard.html#results", context))
 

@@ -191,3 +191,32 @@ def test_key_rotation_re_encrypts_the_webhook_too(users, org, settings, capsys) 
     assert credentials_decrypt(row_id=org.pk, ciphertext=ciphertext, scope=WEBHOOK) == {
         "url": "https://hooks.example.com/a/b"
     }
+
+
+def test_a_regression_shows_on_the_dashboard_until_and_after_it_recovers(
+    client, framework, users, owner_actor, org
+) -> None:
+    pilot = pilot_create(organisation=org, actor=owner_actor, name="Claims triage", technical_owner=users["owner"])
+    criterion = Response.objects.get(assessment__pilot=pilot, criterion__code="EV-03").criterion
+    system = linked_system_create(
+        pilot=pilot, actor=owner_actor, kind="eval_results", name="Golden set",
+        configuration={"fixture": "junit-goldenset-pass.xml"},
+    )  # fmt: skip
+    check = check_create(
+        system=system, criterion=criterion, actor=owner_actor, name="Pass rate", metric="pass_rate",
+        comparator="gte", threshold=0.5, tolerance=0.05,
+    )  # fmt: skip
+
+    def run_with(fixture: str) -> None:
+        linked_system_update(system=system, actor=owner_actor, configuration={"fixture": fixture})
+        check_run_execute(run_id=check_run_request(check=check, actor=owner_actor).pk)
+
+    client.force_login(users["viewer"])
+    run_with("junit-goldenset-pass.xml")
+    assert "Regressions in the last 14 days" not in client.get(reverse("home")).content.decode()
+    run_with("junit-goldenset-regression.xml")
+    page = client.get(reverse("home")).content.decode()
+    assert "Regressions in the last 14 days" in page and "Still failing" in page and "“<bdi>Pass rate</bdi>”" in page
+    run_with("junit-goldenset-pass.xml")
+    page = client.get(reverse("home")).content.decode()
+    assert "Recovered" in page and "Still failing" not in page
