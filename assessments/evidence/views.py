@@ -87,8 +87,21 @@ def _open_runs(check_ids: list[int]) -> dict[int, CheckRun]:
     return {run.check_rule_id: run for run in runs}
 
 
-def _check_context(check: Check, history: list[CheckRun], open_run: CheckRun | None) -> dict[str, Any]:
-    return {"check": check, "spark": sparkline_svg(history, threshold=check.threshold), "open_run": open_run}
+def _framework_id(pilot: Pilot) -> int | None:
+    assessment = assessment_open(pilot=pilot)
+    return assessment.framework_id if assessment else None
+
+
+def _check_context(
+    check: Check, history: list[CheckRun], open_run: CheckRun | None, framework_id: int | None
+) -> dict[str, Any]:
+    return {
+        "check": check,
+        "spark": sparkline_svg(history, threshold=check.threshold),
+        "open_run": open_run,
+        # Its criterion left the framework when the pilot moved to a newer version.
+        "orphaned": check.criterion.framework_id != framework_id,
+    }
 
 
 def _settings_shown(system: LinkedSystem) -> list[tuple[str, str]]:
@@ -111,6 +124,7 @@ def _page(
     history = run_history(check_ids=[c.pk for c in checks])
     open_runs = _open_runs([c.pk for c in checks])
     editable = _can_edit(request, pilot)
+    framework_id = _framework_id(pilot)
     system_qs = LinkedSystem.objects.filter(pilot=pilot)
     context = {
         "pilot": pilot,
@@ -118,7 +132,10 @@ def _page(
             (
                 system,
                 _settings_shown(system),
-                [_check_context(c, history.get(c.pk, []), open_runs.get(c.pk)) for c in system.checks.all()],
+                [
+                    _check_context(c, history.get(c.pk, []), open_runs.get(c.pk), framework_id)
+                    for c in system.checks.all()
+                ],
             )
             for system in systems
         ],
@@ -200,7 +217,8 @@ def check_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"“{check.name}” is queued for a re-check.")
             return redirect("linked-systems", pk=check.linked_system.pilot_id)
     history = run_history(check_ids=[check.pk]).get(check.pk, [])
-    context = _check_context(check, history, _open_runs([check.pk]).get(check.pk))
+    pilot = check.linked_system.pilot
+    context = _check_context(check, history, _open_runs([check.pk]).get(check.pk), _framework_id(pilot))
     context["can_edit"] = _can_edit(request, check.linked_system.pilot)
     return render(request, "evidence/systems.html#check", context)
 

@@ -26,7 +26,7 @@ from django.utils.text import slugify
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
 from assessments.evidence.selectors import check_outcomes
-from assessments.frameworks.models import Framework, FrameworkStatus
+from assessments.frameworks.models import Criterion, Framework, FrameworkStatus
 from assessments.frameworks.scoring import Scorecard
 from assessments.frameworks.selectors import framework_current
 from assessments.model_update import model_update
@@ -609,6 +609,7 @@ def assessment_move(*, assessment: Assessment, framework: Framework, actor: Acto
         )
         copies.extend(_evidence_copy(item, response=response) for item in old.evidence.all())
     Evidence.objects.bulk_create(copies)
+    repointed, unmatched = _checks_follow(pilot=pilot, framework=framework)
     scores_refresh(assessment_ids=[new.pk], today=timezone.localdate())
     old_framework = assessment.framework
     audit_record(
@@ -627,9 +628,30 @@ def assessment_move(*, assessment: Assessment, framework: Framework, actor: Acto
             "new_criteria": [None, new.responses.count() - carried],
             "dropped_criteria": [None, len(old_responses) - carried],
             "evidence_copied": [None, len(copies)],
+            "checks_moved": [None, repointed],
+            "checks_left_behind": [None, unmatched],
         },
     )
     return new
+
+
+def _checks_follow(*, pilot: Pilot, framework: Framework) -> tuple[int, int]:
+    """Point the pilot's checks at the same-coded criteria of the new version.
+
+    A check whose criterion code no longer exists keeps its old criterion (it then counts
+    nowhere, and the linked-systems page says so) rather than guessing a new home for it.
+    """
+    from assessments.evidence.models import Check
+
+    codes = dict(Criterion.objects.filter(framework=framework).values_list("code", "pk"))
+    moved = left = 0
+    for check_id, code in Check.objects.filter(linked_system__pilot=pilot).values_list("pk", "criterion__code"):
+        target = codes.get(code)
+        if target is None:
+            left += 1
+            continue
+        moved += Check.objects.filter(pk=check_id).update(criterion_id=target)
+    return moved, left
 
 
 def _evidence_copy(item: Evidence, *, response: Response) -> Evidence:

@@ -435,3 +435,46 @@ def test_the_added_at_migration_runs_forward_on_a_populated_database_without_tou
         executor.loader.build_graph()
         executor.migrate(latest)
     assert dict(Evidence.objects.values_list("pk", "added_at")) == stamps
+
+
+def test_checks_follow_their_criteria_to_the_new_version_and_a_dropped_one_is_flagged(
+    client, users, pilot, v2, owner_actor
+) -> None:
+    from assessments.evidence.models import Check
+    from assessments.evidence.selectors import check_outcomes
+    from assessments.evidence.services import check_create, check_run_execute, check_run_request, linked_system_create
+
+    system = linked_system_create(
+        pilot=pilot, actor=owner_actor, kind="eval_results", name="Golden set",
+        configuration={"fixture": "junit-goldenset-pass.xml"},
+    )  # fmt: skip
+    kept, dropped = (
+        check_create(
+            system=system,
+            criterion=Response.objects.get(assessment__pilot=pilot, criterion__code=code).criterion,
+            actor=owner_actor,
+            name=f"Check on {code}",
+            metric="pass_rate",
+            comparator="gte",
+            threshold=0.5,
+        )
+        for code in ("EV-03", "CO-05")
+    )
+    check_run_execute(run_id=check_run_request(check=kept, actor=owner_actor).pk)
+
+    new = assessment_move(assessment=assessment_open(pilot=pilot), framework=v2, actor=owner_actor)
+
+    kept.refresh_from_db()
+    dropped.refresh_from_db()
+    assert kept.criterion.framework_id == v2.pk and kept.criterion.code == "EV-03"
+    assert dropped.criterion.framework_id != v2.pk
+    event = AuditEvent.objects.filter(action="assessment.migrated").latest("sequence")
+    assert event.changes["checks_moved"] == [None, 1] and event.changes["checks_left_behind"] == [None, 1]
+    # The passing check counts for the new assessment's EV-03.
+    new_ev03 = Response.objects.get(assessment=new, criterion__code="EV-03").criterion_id
+    outcomes = check_outcomes(assessment_ids=[new.pk])
+    assert [o.state for o in outcomes[(pilot.pk, new_ev03)]] == ["pass"]
+    client.force_login(users["owner"])
+    page = client.get(reverse("linked-systems", args=[pilot.pk])).content.decode()
+    assert page.count("Criterion not in this framework version") == 1
+    assert Check.objects.filter(linked_system__pilot=pilot).count() == 2
