@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from django.db.models import Count, F, FilteredRelation, Q, QuerySet
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
 from assessments.evidence.selectors import CheckOutcome, check_outcomes
 from assessments.frameworks.models import Criterion, Framework, GapKey
@@ -25,6 +25,7 @@ from assessments.frameworks.scoring import (
 )
 from assessments.organisations.models import Organisation
 from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pilot, Response, ResponseStatus
+from assessments.reviews.models import OPEN_MEETING_STATUSES, ReviewMeeting
 
 
 def assessment_open(*, pilot: Pilot) -> Assessment | None:
@@ -127,7 +128,7 @@ SORTS = {
     "blockers": ("-open__score__blockers", "name"),
     "stale": ("-open__score__stale_evidence", "name"),
     "stage": ("stage", "name"),
-    "review": (F("open__target_date").asc(nulls_last=True), "name"),
+    "review": (F("s_review").asc(nulls_last=True), "name"),
 }
 
 
@@ -149,8 +150,8 @@ class PortfolioEntry:
     gaps: list[GapScore]
     blockers: int
     stale: int
-    is_ready: bool
-    next_review: dt.date | None
+    is_ready: bool  # the criteria only; the portfolio adds the sign-offs (reviews.selectors.portfolio_gates)
+    next_review: dt.datetime | None  # the next scheduled review meeting
 
 
 def portfolio(*, organisation: Organisation, filters: PortfolioFilters) -> QuerySet[Pilot]:
@@ -164,7 +165,12 @@ def portfolio(*, organisation: Organisation, filters: PortfolioFilters) -> Query
             s_blockers=F("open__score__blockers"),
             s_stale=F("open__score__stale_evidence"),
             s_ready=F("open__score__is_ready"),
-            s_review=F("open__target_date"),
+            s_review=Subquery(
+                ReviewMeeting.objects.filter(pilot_id=OuterRef("pk"), status__in=OPEN_MEETING_STATUSES)
+                .order_by("scheduled_at")
+                .values("scheduled_at")[:1]
+            ),
+            s_assessment=F("open__id"),
             **{f"s_{key}": F(f"open__score__{key}") for key in GapKey.values},
         )
     )

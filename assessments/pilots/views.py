@@ -91,11 +91,15 @@ from assessments.pilots.services import (
     stop_condition_update,
 )
 from assessments.pilots.uploads import upload_check
+from assessments.reviews.selectors import overrides_of, portfolio_gates, readiness_gate
 from assessments.text import filename_safe
 from readiness.http import HtmxHttpRequest, form_attach_errors
 from readiness.pagecache import page_key, part_render, parts_cached
 
 PAGE_SIZE = 25
+# Sent with every inline save: the production gate panel listens for it and reloads itself, so
+# the save stays one pass and the gate (signatures, fingerprint) is read in its own request.
+SAVED_EVENT = "preflight-saved"
 
 
 def _members(organisation: Organisation) -> list[User]:
@@ -168,13 +172,21 @@ def _portfolio_parts(request: HtmxHttpRequest, organisation: Organisation, roles
     paginator = Paginator(portfolio(organisation=organisation, filters=filters), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     entries = portfolio_entries(list(page.object_list))
+    # The readiness gate (criteria, checks, the four signatures, overdue conditions) per pilot shown.
+    gates = portfolio_gates(
+        pilots=[(e.pilot.pk, getattr(e.pilot, "s_assessment", 0) or 0, e.is_ready) for e in entries],
+        owners={
+            e.pilot.pk: {pk for pk in (e.pilot.technical_owner_id, e.pilot.business_owner_id) if pk} for e in entries
+        },
+        today=timezone.localdate(),
+    )
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "organisation": organisation,
         "form": form,
         "page": page,
-        "entries": [(entry, mini_bars_svg(entry.gaps)) for entry in entries],
+        "entries": [(entry, mini_bars_svg(entry.gaps), gates.get(entry.pilot.pk)) for entry in entries],
         "query": query.urlencode(),
         "can_create": can_create_pilot(roles),
         "regressions": regressions_recent(organisation_id=organisation.pk),
@@ -239,7 +251,17 @@ def pilot_stage(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = StageForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Unknown stage.", status=422)
-    pilot_update(pilot=pilot, actor=Actor.for_user(request.user), stage=form.cleaned_data["stage"])
+    try:
+        pilot_update(
+            pilot=pilot,
+            actor=Actor.for_user(request.user),
+            stage=form.cleaned_data["stage"],
+            override_justification=request.POST.get("override_justification", ""),
+        )
+    except ValidationError as exc:
+        # The gate said no (its reasons are in the message and on the page's gate panel).
+        messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("pilot", args=[pilot.pk]) + "#gate")
     messages.success(request, f"{pilot.name} is now {pilot.get_stage_display().lower()}.")
     return redirect("pilot", pk=pilot.pk)
 
@@ -403,6 +425,12 @@ def _cost_context(pilot: Pilot) -> dict[str, Any]:
     return {"cost": trend, "cost_chart": cost_chart_svg(trend.series, envelope=trend.envelope)}
 
 
+def _gate_context(pilot: Pilot, assessment: Assessment, data: Checklist) -> dict[str, Any]:
+    """The production gate panel: verdict and reasons, the four roles, overrides, the next review."""
+    gate = readiness_gate(assessment=assessment, card=data.card, rows=data.rows)
+    return {"gate": gate, "next_meeting": gate.next_meeting, "overrides": list(overrides_of(pilot=pilot))}
+
+
 def _pilot_parts(
     request: HtmxHttpRequest, pilot: Pilot, assessment: Assessment, viewer: Viewer, extra: dict[str, Any]
 ) -> tuple[str, str, str, str]:
@@ -413,6 +441,8 @@ def _pilot_parts(
     current = framework_current(organisation=pilot.organisation)
     context = {
         **_page_context(request, pilot, data, viewer),
+        **_gate_context(pilot, assessment, data),
+        "viewer_roles": viewer.roles,
         "can_edit_pilot": can_edit_pilot(viewer.roles, actor=viewer.actor, pilot=pilot),
         "stop_conditions": list(pilot.stop_conditions.all()),
         "stop_statuses": StopConditionStatus.choices,
@@ -568,7 +598,7 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         return redirect("pilot", pk=response.assessment.pilot_id)
     row = checklist_row(response=result.response, card=result.card, today=timezone.localdate(), checks=result.checks)
-    return _row_render(
+    answer = _row_render(
         request,
         row,
         editable=result.still_editable,
@@ -577,6 +607,8 @@ def response_save(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         card=result.card,
         saved=response.pk,
     )
+    answer["HX-Trigger"] = SAVED_EVENT  # the gate panel asks for itself again
+    return answer
 
 
 @require_http_methods(["GET", "POST"])
@@ -640,7 +672,9 @@ def evidence_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             open_evidence=response.pk,
             evidence_form=form,
         )
-    return _row_response(request, response, saved=response.pk)
+    answer = _row_response(request, response, saved=response.pk)
+    answer["HX-Trigger"] = SAVED_EVENT
+    return answer
 
 
 @require_GET

@@ -95,6 +95,7 @@ class Gate:
     overdue: list[Condition] = field(default_factory=list)
     open_conditions: int = 0
     diff: list[DiffLine] = field(default_factory=list)
+    next_meeting: ReviewMeeting | None = None
 
     @property
     def needs_rereview(self) -> bool:
@@ -226,21 +227,19 @@ def readiness_gate(
         url = reverse("response-row", args=[response_of[blocker.code]]) if blocker.code in response_of else ""
         reasons.append(GateReason(f"{blocker.code} {blocker.title}: {blocker.reason}", url, "criterion"))
     blocking = {b.code for b in card.blockers}
-    outcomes = check_outcomes(pilot_ids=[pilot.pk])
-    code_of = dict(Response.objects.filter(assessment=assessment).values_list("criterion_id", "criterion__code"))
-    for (_pilot_id, criterion_id), found in outcomes.items():
-        code = code_of.get(criterion_id, "")
-        if code in blocking:
-            continue  # the scorecard already names it
-        for outcome in found:
-            if outcome.failure:
-                reasons.append(
-                    GateReason(
-                        f"{code} {outcome.failure}".strip(),
-                        reverse("linked-systems", args=[pilot.pk]),
-                        "check",
-                    )
-                )
+    if rows is not None:
+        failing = [(r.criterion_row.code, c) for r in rows for c in r.checks]
+    else:
+        code_of = dict(Response.objects.filter(assessment=assessment).values_list("criterion_id", "criterion__code"))
+        failing = [
+            (code_of.get(criterion_id, ""), c)
+            for (_pilot, criterion_id), found in check_outcomes(pilot_ids=[pilot.pk]).items()
+            for c in found
+        ]
+    for code, outcome in failing:
+        if outcome.failure and code not in blocking:  # a blocking criterion's failure the scorecard names
+            url = reverse("linked-systems", args=[pilot.pk])
+            reasons.append(GateReason(f"{code} {outcome.failure}".strip(), url, "check"))
     decisions = list(decisions_of(assessment_ids=[assessment.pk]))
     current = ""
     now_snapshot: dict[str, Any] | None = None
@@ -248,12 +247,10 @@ def readiness_gate(
         now_snapshot = snapshots(assessment_ids=[assessment.pk])[assessment.pk]
         current = fingerprint_of(now_snapshot)
     roles = _role_signoffs(decisions, current=current, owners=_owners(pilot))
-    open_meeting = (
-        ReviewMeeting.objects.filter(assessment=assessment, status__in=OPEN_MEETING_STATUSES)
-        .order_by("scheduled_at")
-        .values_list("pk", flat=True)
-        .first()
+    next_meeting = (
+        ReviewMeeting.objects.filter(pilot=pilot, status__in=OPEN_MEETING_STATUSES).order_by("scheduled_at").first()
     )
+    open_meeting = next_meeting.pk if next_meeting and next_meeting.assessment_id == assessment.pk else None
     reasons += _signature_reasons(pilot, roles, open_meeting)
     conditions = list(Condition.objects.filter(pilot=pilot, status=ConditionStatus.OPEN).select_related("owner"))
     overdue = [c for c in conditions if c.due_date < today]
@@ -277,6 +274,7 @@ def readiness_gate(
         overdue=overdue,
         open_conditions=len(conditions),
         diff=diff,
+        next_meeting=next_meeting,
     )
 
 

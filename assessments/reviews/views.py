@@ -47,9 +47,7 @@ from assessments.reviews.models import (
 from assessments.reviews.selectors import (
     Gate,
     agenda,
-    comments_recent,
     conditions_of,
-    meeting_next,
     meetings_of,
     overrides_of,
     readiness_gate,
@@ -193,9 +191,8 @@ def pilot_gate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = {
         "pilot": pilot,
         "gate": gate,
-        "next_meeting": meeting_next(pilot=pilot),
+        "next_meeting": gate.next_meeting,
         "overrides": list(overrides_of(pilot=pilot)),
-        "recent_comments": comments_recent(pilot=pilot),
     }
     return render(request, "reviews/_gate_panel.html", context)
 

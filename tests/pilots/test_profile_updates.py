@@ -105,7 +105,9 @@ def test_a_stop_condition_change_is_audited_with_what_changed(stop, owner_actor)
     stop_condition_update(stop=stop, actor=owner_actor, status="triggered", metric="accuracy")
     event = AuditEvent.objects.latest("sequence")
     assert AuditEvent.objects.count() == before + 1
-    assert (event.action, sorted(event.changes)) == ("stop_condition.updated", ["status"])
+    # Triggering pauses the pilot in the same change, so the one event says so too.
+    assert (event.action, sorted(event.changes)) == ("stop_condition.updated", ["pilot_stage", "status"])
+    assert event.changes["pilot_stage"] == ["pilot", "paused"]
     assert StopCondition.objects.get(pk=stop.pk).status == "triggered"
 
 
