@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -334,17 +333,11 @@ def test_a_fresh_pytest_junit_file_is_read_with_its_counts(tmp_path: Path) -> No
     assert (facts.metrics["skipped"], facts.metrics["total"]) == (1, 9)
 
 
-def _promptfoo() -> str | None:
-    candidate = os.environ.get("PROMPTFOO_BIN") or shutil.which("promptfoo")
-    return candidate if candidate and Path(candidate).exists() else None
+def test_the_demo_golden_set_rerun_by_the_pinned_promptfoo_gives_the_stored_counts(tmp_path: Path) -> None:
+    """The demo's promptfoo fixtures are what the pinned promptfoo really writes for this config."""
+    from tests.evidence.test_real_tools import _promptfoo
 
-
-def test_a_fresh_promptfoo_run_is_read_with_its_counts(tmp_path: Path) -> None:
-    binary = _promptfoo()
-    if binary is None:
-        if os.environ.get("PREFLIGHT_REQUIRE_PROMPTFOO") == "1":
-            pytest.fail("PREFLIGHT_REQUIRE_PROMPTFOO=1 but no promptfoo binary (set PROMPTFOO_BIN)")
-        pytest.skip("promptfoo is not installed: set PROMPTFOO_BIN to its binary (see fixtures/evidence/README.md)")
+    binary = str(_promptfoo())
     golden = FIXTURES / "goldenset"
     output = tmp_path / "out.json"
     env = {
