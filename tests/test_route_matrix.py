@@ -55,6 +55,8 @@ from assessments.organisations.services import invitation_create, membership_gra
 from assessments.pilots.models import Evidence, Pilot, Response, StopCondition
 from assessments.pilots.services import evidence_add, pilot_create, response_update, stop_condition_add
 from assessments.pilots.uploads import upload_check
+from assessments.reviews.models import Condition, ReviewMeeting
+from assessments.reviews.services import condition_raise, meeting_schedule
 
 SYSTEM = Actor.system("route matrix")
 PASSWORD = "matrix-pass-for-tests"
@@ -74,6 +76,12 @@ PILOT_EDITORS = ("owner", "admin")
 # The pilot's owner and the named owner (a reviewer role) of the response under test.
 RESPONSE_EDITORS = ("owner", "security")
 ADMINS = ("admin",)
+# Reviews: the four signing roles; who schedules and runs a pilot's meetings (its editors and
+# the reviewers); who closes a condition raised by security for the owner (its owner, the
+# raising role, the pilot's editors).
+SIGNERS = ("delivery", "security", "risk", "product")
+ORGANISERS = (*PILOT_EDITORS, *SIGNERS)
+CONDITION_CLOSERS = (*PILOT_EDITORS, "security")
 
 # --- What they get --------------------------------------------------------------------
 
@@ -136,6 +144,21 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "linked-system-new": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 302)},
     "check-new": {"GET": NOT_ALLOWED, "POST": only(PILOT_EDITORS, 422)},
     "check-status": {"GET": only(MEMBERS, 200), "POST": only(MEMBERS, 302)},
+    # Reviews: every member reads the gate, meetings and meeting mode and comments; the four
+    # roles sign (each for their own role) and raise conditions; editors and reviewers run meetings.
+    "pilot-reviews": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "pilot-gate": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "meeting-new": {"GET": NOT_ALLOWED, "POST": only(ORGANISERS, 302)},
+    "meeting": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "meeting-edit": {"GET": NOT_ALLOWED, "POST": only(ORGANISERS, 302)},
+    "meeting-status": {"GET": NOT_ALLOWED, "POST": only(ORGANISERS, 302)},
+    "meeting-ics": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "meeting-present": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "meeting-decide": {"GET": NOT_ALLOWED, "POST": only(SIGNERS, 302)},
+    # Without htmx a criterion's comments lead to the pilot page at that criterion.
+    "response-comments": {"GET": only(MEMBERS, 302), "POST": only(MEMBERS, 302)},
+    "condition-new": {"GET": NOT_ALLOWED, "POST": only(SIGNERS, 302)},
+    "condition-status": {"GET": NOT_ALLOWED, "POST": only(CONDITION_CLOSERS, 302)},
     "linked-system-edit": {"GET": only(PILOT_EDITORS, 200), "POST": only(PILOT_EDITORS, 302)},
     "check-edit": {"GET": only(PILOT_EDITORS, 200), "POST": only(PILOT_EDITORS, 302)},
     # Frameworks: every member reads them (the outsider sees their own organisation's list);
@@ -238,6 +261,8 @@ class World:
     spare_membership: Membership
     invitation: Invitation  # to the outsider, from this organisation
     check: Check  # on a linked system of ``pilot``
+    meeting: ReviewMeeting  # a scheduled review of ``pilot``, organised by its owner
+    condition: Condition  # raised by security on ``response``, owned by the pilot's owner
 
     def response_for(self, actor: str) -> Response:
         """The response an actor is tried on: other_owner on the one they are named owner of.
@@ -320,7 +345,17 @@ def _build(spec: Any) -> World:
         system=system, criterion=named["security"].criterion, actor=owner, name="Pass rate", metric="pass_rate",
         comparator="gte", threshold=0.9,
     )  # fmt: skip
+    meeting = meeting_schedule(
+        pilot=pilot, actor=owner, scheduled_at=timezone.now() + dt.timedelta(days=3),
+        participants=[(people[role], role) for role in SIGNERS],
+    )  # fmt: skip
+    condition = condition_raise(
+        response=named["security"], actor=Actor.for_user(people["security"]), role="security",
+        text="Rotate the provider key", owner=people["owner"], due_date=timezone.localdate() + dt.timedelta(days=9),
+    )  # fmt: skip
     return World(
+        meeting=meeting,
+        condition=condition,
         check=check,
         people=people,
         org=org,
@@ -399,6 +434,18 @@ URL_ARGS: dict[str, Args] = {
     "linked-system-new": lambda w, a: {"pk": w.pilot.pk},
     "check-new": lambda w, a: {"pk": w.pilot.pk},
     "check-status": lambda w, a: {"pk": w.check.pk},
+    "pilot-reviews": lambda w, a: {"pk": w.pilot.pk},
+    "pilot-gate": lambda w, a: {"pk": w.pilot.pk},
+    "meeting-new": lambda w, a: {"pk": w.pilot.pk},
+    "meeting": lambda w, a: {"pk": w.meeting.pk},
+    "meeting-edit": lambda w, a: {"pk": w.meeting.pk},
+    "meeting-status": lambda w, a: {"pk": w.meeting.pk},
+    "meeting-ics": lambda w, a: {"pk": w.meeting.pk},
+    "meeting-present": lambda w, a: {"pk": w.meeting.pk},
+    "meeting-decide": lambda w, a: {"pk": w.meeting.pk},
+    "response-comments": lambda w, a: {"pk": w.response.pk},
+    "condition-new": lambda w, a: {"pk": w.response.pk},
+    "condition-status": lambda w, a: {"pk": w.condition.pk},
     "linked-system-edit": lambda w, a: {"pk": w.check.linked_system_id},
     "check-edit": lambda w, a: {"pk": w.check.pk},
     "framework-detail": lambda w, a: {"pk": w.published.pk},
@@ -468,6 +515,24 @@ POST_DATA: dict[str, Args] = {
         "technical_owner": w.people["owner"].pk,
     },
     "pilot-stage": lambda w, a: {"stage": "paused"},
+    "meeting-new": lambda w, a: {
+        "scheduled_at": (timezone.localtime() + dt.timedelta(days=5)).strftime("%Y-%m-%dT10:00"),
+        "duration_minutes": "60",
+        "location": "Room 1",
+        "participants": [f"{w.people[role].pk}:{role}" for role in SIGNERS],
+    },
+    "meeting-edit": lambda w, a: {"minutes": "Agreed to revisit the guardrails."},
+    "meeting-status": lambda w, a: {"action": "start"},
+    # Each person signs for their own role; everyone else tries security's.
+    "meeting-decide": lambda w, a: {"role": a if a in SIGNERS else "security", "decision": "approve"},
+    "response-comments": lambda w, a: {"body": f"A question from {a}"},
+    "condition-new": lambda w, a: {
+        "role": a if a in SIGNERS else "security",
+        "text": "Load-test before launch",
+        "owner": w.people["owner"].pk,
+        "due_date": (timezone.localdate() + dt.timedelta(days=14)).isoformat(),
+    },
+    "condition-status": lambda w, a: {"action": "met", "resolution": "Rotated on Monday"},
     "stop-condition-new": lambda w, a: {
         "condition": "Pause on complaints",
         "metric": "complaints",

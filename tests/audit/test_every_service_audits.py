@@ -28,6 +28,7 @@ SERVICE_MODULES = [
     "assessments.frameworks.services",
     "assessments.pilots.services",
     "assessments.evidence.services",
+    "assessments.reviews.services",
 ]
 # Helpers that are not writes of their own: audit_record *is* the event; the rest
 # build its payload. audit_chain_start runs inside organisation_create.
@@ -182,9 +183,65 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             organisation=org, actor=admin, url="https://hooks.example.com/services/T0/B0/x"
         ),
         "alert_webhook_remove": lambda: evidence.alert_webhook_remove(organisation=org, actor=admin),
+        **_review_invocations(ctx, response),
         "assessment_move": lambda: pilots.assessment_move(
             assessment=response().assessment, framework=framework_current(organisation=org), actor=owner
         ),
+    }
+
+
+def _review_invocations(ctx: dict[str, Any], response: Callable[[], Response]) -> dict[str, Callable[[], Any]]:
+    from assessments.reviews import services as reviews
+    from assessments.reviews.models import Condition, ReviewMeeting
+
+    users, owner = ctx["users"], ctx["owner"]
+    security = Actor.for_user(users["security"])
+    when = dt.datetime(2030, 1, 7, 10, 0, tzinfo=dt.UTC)
+
+    def meeting() -> ReviewMeeting:
+        return ReviewMeeting.objects.order_by("pk")[0]
+
+    def spare_meeting() -> ReviewMeeting:
+        first = meeting()
+        return ReviewMeeting.objects.create(
+            pilot=first.pilot, assessment=first.assessment, scheduled_at=when, organiser=users["owner"]
+        )
+
+    def spare_condition() -> Condition:
+        return Condition.objects.create(
+            pilot=meeting().pilot, response=response(), text="Second", raised_by=users["security"],
+            raised_role="security", owner=users["owner"], due_date=dt.date(2030, 1, 1),
+        )  # fmt: skip
+
+    return {
+        "meeting_schedule": lambda: reviews.meeting_schedule(
+            pilot=response().assessment.pilot,
+            actor=owner,
+            scheduled_at=when,
+            participants=[(users["security"], "security"), (users["risk"], "risk")],
+        ),
+        "meeting_update": lambda: reviews.meeting_update(meeting=meeting(), actor=owner, location="Room 2"),
+        "decision_record": lambda: reviews.decision_record(
+            meeting=meeting(), actor=security, role="security", decision="approve"
+        ),
+        "comment_add": lambda: reviews.comment_add(response=response(), actor=owner, body="@security please look"),
+        "condition_raise": lambda: reviews.condition_raise(
+            response=response(),
+            actor=security,
+            role="security",
+            text="Rotate keys",
+            owner=users["owner"],
+            due_date=dt.date(2030, 1, 1),
+        ),
+        "condition_meet": lambda: reviews.condition_meet(
+            condition=Condition.objects.get(text="Rotate keys"), actor=owner
+        ),
+        "condition_waive": lambda: reviews.condition_waive(
+            condition=spare_condition(), actor=security, reason="Covered elsewhere"
+        ),
+        "meeting_start": lambda: reviews.meeting_start(meeting=meeting(), actor=owner),
+        "meeting_close": lambda: reviews.meeting_close(meeting=meeting(), actor=owner),
+        "meeting_cancel": lambda: reviews.meeting_cancel(meeting=spare_meeting(), actor=owner),
     }
 
 
@@ -205,6 +262,16 @@ ORDER = [
     "response_update",
     "evidence_add",
     "evidence_remove",
+    "meeting_schedule",
+    "meeting_update",
+    "decision_record",
+    "comment_add",
+    "condition_raise",
+    "condition_meet",
+    "condition_waive",
+    "meeting_start",
+    "meeting_close",
+    "meeting_cancel",
     "linked_system_create",
     "linked_system_update",
     "check_create",
@@ -336,7 +403,7 @@ def test_a_composite_records_one_event_per_row_it_creates(ctx, service, case):
 
 # --- the admin: no domain write may go around the services -----------------------------
 
-DOMAIN_APPS = {"organisations", "frameworks", "pilots", "audit", "evidence"}
+DOMAIN_APPS = {"organisations", "frameworks", "pilots", "audit", "evidence", "reviews"}
 
 
 def _domain_admins():
