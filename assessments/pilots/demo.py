@@ -45,6 +45,7 @@ from assessments.pilots.models import Pilot, Response
 from assessments.pilots.selectors import assessment_open
 from assessments.pilots.services import evidence_add, pilot_create, response_update, stop_condition_add
 from assessments.pilots.uploads import upload_check
+from assessments.reviews.demo import demo_reviews
 
 DEMO_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "demo.json"
 DECIMAL_FIELDS = ("value_baseline", "value_target", "value_current", "cost_envelope_per_task")
@@ -136,6 +137,7 @@ def _seed(data: dict[str, Any], today: dt.date) -> Organisation:
         people[spec["username"]] = user
     for spec in data["pilots"]:
         _seed_pilot(organisation, spec, people, today)
+    demo_reviews(organisation=organisation, people=people, today=today)
     return organisation
 
 

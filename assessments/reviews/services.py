@@ -79,10 +79,14 @@ def _check_participants(pilot: Pilot, participants: Sequence[ParticipantSpec]) -
         ).values_list("user_id", "role")
     )
     people = {user.pk: user for user, _ in participants}
+    # The pilot's own owners represent it whatever their role in the organisation.
+    owners = {pilot.technical_owner_id, pilot.business_owner_id} - {None}
     problems = []
     for user_pk, role in wanted:
         if role not in PARTICIPANT_ROLES:
             problems.append(f"'{role}' is not a role a participant can represent.")
+        elif role == Role.OWNER and user_pk in owners:
+            continue
         elif (user_pk, role) not in held:
             problems.append(f"{people[user_pk].get_username()} does not hold the {Role(role).label} role here.")
     if problems:

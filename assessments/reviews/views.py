@@ -124,7 +124,14 @@ def _people(pilot: Pilot) -> list[tuple[User, str]]:
         .order_by("role", "user__first_name", "user__username")
     )
     order = {role: i for i, role in enumerate(PARTICIPANT_ROLES)}
-    return sorted(((m.user, m.role) for m in rows), key=lambda p: order[p[1]])
+    people = [(m.user, m.role) for m in rows]
+    # The pilot's own owners may attend as its owners whatever their role here.
+    held = {(u.pk, role) for u, role in people}
+    for owner in (pilot.technical_owner, pilot.business_owner):
+        if owner is not None and (owner.pk, Role.OWNER) not in held:
+            people.append((owner, Role.OWNER))
+            held.add((owner.pk, Role.OWNER))
+    return sorted(people, key=lambda p: order[p[1]])
 
 
 def _owners(pilot: Pilot) -> set[int]:
