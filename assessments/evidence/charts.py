@@ -72,8 +72,9 @@ def sparkline_svg(runs: Sequence[CheckRun], *, threshold: float | None = None) -
     )
 
 
-COST_W, COST_H = 420, 150
-COST_LEFT, COST_RIGHT, COST_TOP, COST_BOTTOM = 56, 12, 12, 26
+COST_W, COST_H = 480, 150
+# The right margin holds the envelope's label, beside its line instead of over the points.
+COST_LEFT, COST_RIGHT, COST_TOP, COST_BOTTOM = 56, 96, 12, 26
 
 
 def _money(value: float) -> str:
@@ -116,13 +117,13 @@ def cost_chart_svg(series: Sequence[tuple[str, float]], *, envelope: float | Non
     limit = (
         format_html(
             '<line class="cost-envelope" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-            '<text class="cost-label" x="{}" y="{}" text-anchor="end">envelope {}</text>',
+            '<text class="cost-label" x="{}" y="{}">envelope {}</text>',
             COST_LEFT,
             COST_W - COST_RIGHT,
             _n(y(envelope)),
             _n(y(envelope)),
-            COST_W - COST_RIGHT,
-            _n(y(envelope) - 4),
+            COST_W - COST_RIGHT + 6,
+            _n(y(envelope) + 3),
             _money(envelope),
         )
         if envelope is not None

@@ -64,9 +64,10 @@ SYSTEMS: list[dict[str, Any]] = [
         "check": {
             "criterion": "CO-03",
             "name": "Cost per task within the envelope",
-            "metric": "cost_per_task",
+            # cost per task divided by the pilot's envelope: over 1 is over budget
+            "metric": "envelope_ratio",
             "comparator": "lte",
-            "threshold": 0.02,
+            "threshold": 1.0,
         },
     },
 ]

@@ -92,7 +92,7 @@ def run_history(*, check_ids: Sequence[int], limit: int = 20) -> dict[int, list[
     runs = CheckRun.objects.filter(
         check_rule_id__in=check_ids, status__in=[RunStatus.OK, RunStatus.FAILED, RunStatus.ERROR]
     )
-    for run in runs.order_by("check_rule_id", "-finished_at").only(
+    for run in runs.order_by("check_rule_id", "-finished_at", "-pk").only(
         "check_rule_id", "status", "verdict", "value", "finished_at", "facts"
     ):
         bucket = history.setdefault(run.check_rule_id, [])
