@@ -59,11 +59,13 @@ $(NODE_STAMP): tools/promptfoo/package.json tools/promptfoo/package-lock.json
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+demo: export SITE_URL ?= http://$(HOST):$(PORT)
 demo: migrate
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
 
 # Serve the demo at http://$(HOST):$(PORT) with a Celery worker and beat beside it.
 # Ctrl-C stops all three.
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: demo
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/celery -A readiness worker --loglevel=INFO --concurrency=2 & \
