@@ -185,3 +185,27 @@ def test_only_the_raising_role_waives_a_condition_and_only_with_a_reason(client,
     assert client.post(url, {"action": "waive", "resolution": "Covered by the group DPIA"}).status_code == 302
     condition.refresh_from_db()
     assert condition.status == "waived" and condition.resolution == "Covered by the group DPIA"
+
+
+def test_the_stage_form_refuses_production_with_the_reasons_and_an_admin_overrides_in_writing(client, users, pilot):
+    from django.contrib.messages import get_messages
+
+    from assessments.pilots.models import Pilot
+
+    url = reverse("pilot-stage", args=[pilot.pk])
+    client.force_login(users["owner"])
+    refused = client.post(url, {"stage": "production"})
+    complaints = [str(m) for m in get_messages(refused.wsgi_request)]
+    assert refused.status_code == 302 and refused["Location"].endswith("#gate")
+    assert complaints and complaints[0].startswith("Not ready for production:") and "more)" in complaints[0]
+    assert Pilot.objects.get(pk=pilot.pk).stage == "pilot"
+    assert "Override the gate" not in client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+
+    client.force_login(users["admin"])
+    assert "Override the gate" in client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    why = "Board accepted the residual risk on 1 Dec; review within 30 days."
+    assert client.post(url, {"stage": "production", "override_justification": why}).status_code == 302
+    assert Pilot.objects.get(pk=pilot.pk).stage == "production"
+    client.force_login(users["viewer"])
+    page = client.get(reverse("pilot", args=[pilot.pk])).content.decode()
+    assert "Gate overridden" in page and why in page
