@@ -151,8 +151,11 @@ def meeting_schedule(
 
 
 def _lock_meeting(meeting: ReviewMeeting) -> ReviewMeeting:
-    locked = ReviewMeeting.objects.select_for_update().select_related("pilot__organisation").get(pk=meeting.pk)
-    return locked
+    # Lock only the meeting row: decisions in one meeting are serialised by it (the owner
+    # co-signing rule reads the others' signatures), without holding the organisation.
+    return (
+        ReviewMeeting.objects.select_for_update(of=("self",)).select_related("pilot__organisation").get(pk=meeting.pk)
+    )
 
 
 @transaction.atomic
@@ -502,7 +505,9 @@ def condition_raise(
 
 
 def _close_condition(condition: Condition, actor: Actor, *, status: str, resolution: str, action: str) -> Condition:
-    locked = Condition.objects.select_for_update().select_related("pilot__organisation", "response__criterion")
+    locked = Condition.objects.select_for_update(of=("self",)).select_related(
+        "pilot__organisation", "response__criterion"
+    )
     condition = locked.get(pk=condition.pk)
     if condition.status != ConditionStatus.OPEN:
         raise ValidationError(f"This condition is already {condition.get_status_display().lower()}.")
