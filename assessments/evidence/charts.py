@@ -147,7 +147,9 @@ def cost_chart_svg(series: Sequence[tuple[str, float]], *, envelope: float | Non
         first=series[0][0],
         last=series[-1][0] if len(series) > 1 else "",
     )
-    label = f"Cost per task over {len(series)} days" + (f" against the {_money(envelope)} envelope" if over else "")
+    label = f"Cost per task over {len(series)} days" + (
+        f" against the {_money(envelope)} envelope" if envelope is not None else ""
+    )
     return format_html(
         '<svg class="cost-chart" viewBox="0 0 {} {}" role="img" aria-label="{}">{}{}'
         '<polyline class="spark-line" points="{}"/>{}</svg>',

@@ -28,6 +28,16 @@ CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
 LIST_FIELDS = {"required_files", "alerts"}
 
 
+def kinds_by_field() -> list[tuple[str, str]]:
+    """Each kind-specific field and the kinds it belongs to ("github pagerduty"), for the page's
+    script that shows only the chosen kind's fields."""
+    kinds: dict[str, list[str]] = {"upload": [SystemKind.EVAL_RESULTS, SystemKind.USAGE_COST]}
+    for kind, names in CONFIG_FIELDS.items():
+        for name in names:
+            kinds.setdefault(name, []).append(kind)
+    return [(name, " ".join(values)) for name, values in kinds.items()]
+
+
 def _list(value: str) -> list[str]:
     return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
 

@@ -23,6 +23,7 @@ from assessments.evidence.forms import (
     CheckForm,
     LinkedSystemEditForm,
     LinkedSystemForm,
+    kinds_by_field,
 )
 from assessments.evidence.models import AlertWebhook, Check, CheckRun, LinkedSystem, RunStatus
 from assessments.evidence.notify import webhook_post
@@ -140,8 +141,9 @@ def _page(
             for system in systems
         ],
         "can_edit": editable,
-        "system_form": system_form or LinkedSystemForm(),
-        "check_form": check_form or CheckForm(systems=system_qs, criteria=_criteria(pilot)),
+        "system_form": system_form or LinkedSystemForm(auto_id="system_%s"),
+        "check_form": check_form or CheckForm(auto_id="check_%s", systems=system_qs, criteria=_criteria(pilot)),
+        "kind_fields": kinds_by_field(),
     }
     return render(request, "evidence/systems.html", context, status=status)
 
@@ -158,7 +160,7 @@ def system_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     pilot = _pilot_for(request, pk)
     if not _can_edit(request, pilot):
         raise PermissionDenied("Only this pilot's owners and administrators link systems.")
-    form = LinkedSystemForm(request.POST, request.FILES)
+    form = LinkedSystemForm(request.POST, request.FILES, auto_id="system_%s")
     if form.is_valid():
         try:
             system = linked_system_create(
@@ -187,7 +189,9 @@ def check_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     pilot = _pilot_for(request, pk)
     if not _can_edit(request, pilot):
         raise PermissionDenied("Only this pilot's owners and administrators write check rules.")
-    form = CheckForm(request.POST, systems=LinkedSystem.objects.filter(pilot=pilot), criteria=_criteria(pilot))
+    form = CheckForm(
+        request.POST, auto_id="check_%s", systems=LinkedSystem.objects.filter(pilot=pilot), criteria=_criteria(pilot)
+    )
     if form.is_valid():
         try:
             check = check_create(

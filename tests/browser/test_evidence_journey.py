@@ -182,8 +182,9 @@ def test_an_owner_links_an_eval_file_checks_it_and_sees_the_verdict_flip(
         expect(regressions).to_contain_text("Still failing")
         expect(regressions).to_contain_text("“Golden-set pass rate” (EV-03) passed, then failed")
         Shot(viewer, shot.prefix)("10-viewer-dashboard", full_page=False)
+        # The entry leads straight to the failing check's card.
         regressions.get_by_role("link", name="Claims triage assistant").click()
-        viewer.get_by_role("link", name="Linked systems & checks").click()
+        expect(viewer).to_have_url(re.compile(rf"/systems/#check-{check.pk}$"))
         viewer_card = viewer.locator(f"#check-{check.pk}")
         expect(viewer_card.locator(".pill.no")).to_have_text("Fail · regression")
         expect(viewer_card.locator(".check-message")).to_contain_text("pass_rate 0.6875 < 0.95")

@@ -135,3 +135,15 @@ def test_usage_fetches_the_url_and_says_what_it_found(base_url: str) -> None:
     said = connector_for("usage_cost").test_connection(source)
     assert said.startswith(f"Reached {base_url}/usage.csv (200, ")
     assert said.endswith("CSV request log, 727 tasks.")
+
+
+def test_eval_results_at_a_url_sends_the_token_as_a_bearer(settings) -> None:
+    from tests.evidence.http_replay import Reply, replay_server
+
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    data = (INTEROP / "promptfoo/french-greeting-test_output.json").read_bytes()
+    with replay_server(fallback=Reply(200, data, {"Content-Type": "application/json"})) as server:
+        connector_for("eval_results").fetch(
+            Source(configuration={"url": f"{server.url}/r.json"}, secrets={"token": "s"})
+        )
+    assert server.received[0].headers["Authorization"] == "Bearer s"

@@ -607,3 +607,18 @@ def test_a_redirect_loop_fails_the_fetch(settings, kind: str) -> None:
             connector.fetch(source)
     assert caught.value.transient is False
     assert "redirect" in caught.value.message.lower()
+
+
+@pytest.mark.parametrize(
+    ("header_name", "sent_as", "sent"),
+    [(None, "Authorization", "Bearer t-9"), ("X-Api-Key", "X-Api-Key", "t-9")],
+)
+def test_http_json_sends_the_pages_token_as_a_bearer_or_in_the_named_header(
+    server: ReplayServer, header_name: str | None, sent_as: str, sent: str
+) -> None:
+    server.route("/score", Reply(200, b'{"data": {"value": 0.5}}', {"Content-Type": "application/json"}))
+    configuration = {"url": f"{server.url}/score", "json_path": "data.value"}
+    if header_name:
+        configuration["header_name"] = header_name
+    HttpJsonConnector().fetch(Source(configuration=configuration, secrets={"token": "t-9"}))
+    assert server.received[0].headers[sent_as] == sent

@@ -21,7 +21,9 @@ def source_bytes(source: Source) -> tuple[bytes, str]:
     url = str(source.configuration.get("url") or "").strip()
     if not url:
         raise ConnectorError("Neither a file nor a URL is set: upload the results file or give its URL.")
-    response = outbound_get(url, max_bytes=MAX_INPUT_BYTES)
+    token = source.secrets.get("token")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    response = outbound_get(url, headers=headers, max_bytes=MAX_INPUT_BYTES)
     if response.status >= 400:
         raise ConnectorError(
             f"{url} answered {response.status}: check the address and that it needs no sign-in.",

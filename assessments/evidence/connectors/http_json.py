@@ -221,8 +221,12 @@ class HttpJsonConnector:
         if not isinstance(metric, str):
             raise ConnectorError("metric_name must be text, e.g. pass_rate.")
         headers = {"Accept": "application/json"}
+        header_name = configuration.get("header_name")
         if source.secrets.get("header_value"):
-            headers[str(configuration.get("header_name") or "Authorization")] = source.secrets["header_value"]
+            headers[str(header_name or "Authorization")] = source.secrets["header_value"]
+        elif source.secrets.get("token"):  # the page's token field: a bearer token unless a header is named
+            token = source.secrets["token"]
+            headers[str(header_name or "Authorization")] = token if header_name else f"Bearer {token}"
         return url.strip(), path.strip(), metric, headers
 
     def test_connection(self, source: Source) -> str:
