@@ -77,7 +77,11 @@ def test_an_owner_links_an_eval_file_checks_it_and_sees_the_verdict_flip(
 
     # Link a system by uploading the eval results pytest wrote.
     link = page.locator("section.card", has=page.get_by_role("heading", name="Link a system"))
+    link.get_by_label("Kind of system").select_option(label="GitHub repository")
+    expect(link.get_by_label("Repository")).to_be_visible()
+    expect(link.get_by_label("Or upload a file")).to_be_hidden()
     link.get_by_label("Kind of system").select_option(label="Eval results (file or URL)")
+    expect(link.get_by_label("Repository")).to_be_hidden()  # only the chosen kind's fields show
     link.get_by_label("Name").fill("Golden set (pytest)")
     link.get_by_label("Or upload a file").set_input_files(str(FIXTURES / "junit-goldenset-pass.xml"))
     link.get_by_role("button", name="Link").click()
