@@ -105,11 +105,21 @@ def _configuration_check(kind: str, configuration: dict[str, Any], *, has_file: 
     for key, value in configuration.items():
         if isinstance(value, str):
             text_check(value, field=f"configuration.{key}")
-    url = str(configuration.get("url") or configuration.get("api_url") or "")
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
+    for url in (str(configuration.get(key) or "") for key in ("url", "api_url")):
+        if not url:
+            continue
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in {"http", "https"} or not host:
             raise ValidationError({"configuration": f"{url!r} is not an http(s) URL."})
+        if parts.username or parts.password:
+            # It would be shown to every member and written into the trail: secrets go in the token.
+            raise ValidationError(
+                {"configuration": "Leave the user name and password out of the URL; put the secret in the token field."}
+            )
     fixture = configuration.get("fixture")
     if fixture is not None:
         _fixture_path(str(fixture))  # refuses anything outside the demo fixtures
@@ -367,6 +377,8 @@ def check_run_request(*, check: Check, actor: Actor) -> CheckRun:
     pilot = check.linked_system.pilot
     roles = require_member(actor=actor, organisation=pilot.organisation_id)
     require(bool(roles), "Only members of this organisation re-check.")
+    if not check.linked_system.enabled:
+        raise ValidationError(f"“{check.linked_system.name}” is switched off; switch it on to re-check its checks.")
     open_run = CheckRun.objects.filter(check_rule=check, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).first()
     if open_run is not None:
         return open_run
@@ -426,6 +438,11 @@ def _source(system: LinkedSystem) -> Source:
     if system.upload:
         with system.upload.open("rb") as handle:
             data = handle.read()
+        if hashlib.sha256(data).hexdigest() != system.upload_sha256:
+            raise ConnectorError(
+                f"The stored file {system.upload_name!r} no longer matches the SHA-256 recorded when it was "
+                f"uploaded ({system.upload_sha256[:12]}…): it was changed outside Preflight. Upload it again."
+            )
     elif system.configuration.get("fixture"):
         try:
             data = _fixture_path(str(system.configuration["fixture"])).read_bytes()
@@ -621,15 +638,27 @@ def _finish(
         if not updated:  # the lease ran out and another worker took the run over
             return None
         run.refresh_from_db()
+        # Judged by a rule changed while it ran: the dispatcher runs it again with the new rule now.
+        superseded = rule.get("version") != check.rule_version
         check_fields: dict[str, Any] = {
             "latest_run": run,
-            "next_run_at": finished + timedelta(minutes=check.linked_system.check_interval_minutes),
+            "next_run_at": finished
+            if superseded
+            else finished + timedelta(minutes=check.linked_system.check_interval_minutes),
             "failing_since": None if passed else (check.failing_since or finished),
         }
         baseline_set = passed and check.tolerance is not None and check.baseline is None and judgement is not None
         if baseline_set and judgement is not None:
             check_fields["baseline"] = judgement.value
         Check.objects.filter(pk=check.pk).update(**check_fields)
+        if superseded:
+            try:
+                with transaction.atomic():
+                    again = CheckRun.objects.create(check_rule=check, trigger=RunTrigger.SCHEDULE, queued_at=finished)
+            except IntegrityError:  # someone queued one already
+                pass
+            else:
+                _enqueue(again.pk)
         audit_record(
             organisation=pilot.organisation,
             actor=Actor.system("check runner"),
@@ -681,6 +710,7 @@ def alert_webhook_set(*, organisation: Organisation, actor: Actor, url: str) -> 
     if actor.user_pk is None:
         raise ValidationError("An alert webhook is set by a person.")
     url = url.strip()
+    text_check(url, subject="The webhook URL", field="url")  # no bidi or invisible characters in the host shown
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -690,6 +720,10 @@ def alert_webhook_set(*, organisation: Organisation, actor: Actor, url: str) -> 
         raise ValidationError({"url": "Enter the webhook's full http(s) URL, as the chat service gave it."})
     if parts.username or parts.password:
         raise ValidationError({"url": "A webhook URL carries its secret in the path, not as a user name."})
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValidationError({"url": "The webhook's host name is not a valid internet host name."}) from None
     current = AlertWebhook.objects.select_for_update().filter(organisation=organisation).first()
     before = current.host if current else None
     webhook = current or AlertWebhook(organisation=organisation)

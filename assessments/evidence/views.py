@@ -214,17 +214,26 @@ def check_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def check_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: one check's card (polled while a run is open). POST: "re-check now"."""
     check = _check_for(request, pk)
+    refused = ""
     if request.method == "POST":
-        check_run_request(check=check, actor=Actor.for_user(request.user))
-        check = _check_for(request, pk)
-        if not request.htmx:
-            messages.success(request, f"“{check.name}” is queued for a re-check.")
-            return redirect("linked-systems", pk=check.linked_system.pilot_id)
+        try:
+            check_run_request(check=check, actor=Actor.for_user(request.user))
+        except ValidationError as exc:
+            refused = " ".join(exc.messages)
+            if not request.htmx:
+                messages.error(request, refused)
+                return redirect("linked-systems", pk=check.linked_system.pilot_id)
+        else:
+            check = _check_for(request, pk)
+            if not request.htmx:
+                messages.success(request, f"“{check.name}” is queued for a re-check.")
+                return redirect("linked-systems", pk=check.linked_system.pilot_id)
     history = run_history(check_ids=[check.pk]).get(check.pk, [])
     pilot = check.linked_system.pilot
     context = _check_context(check, history, _open_runs([check.pk]).get(check.pk), _framework_id(pilot))
     context["can_edit"] = _can_edit(request, check.linked_system.pilot)
-    return render(request, "evidence/systems.html#check", context)
+    context["refused"] = refused
+    return render(request, "evidence/systems.html#check", context, status=409 if refused else 200)
 
 
 def _edit_page(
@@ -302,8 +311,16 @@ def check_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             form_attach_errors(form, exc)
         else:
-            check_run_request(check=check, actor=Actor.for_user(request.user))
-            messages.success(request, f"Rule of “{form.cleaned_data['name']}” saved; a run with it is queued.")
+            if check.linked_system.enabled:
+                run = check_run_request(check=check, actor=Actor.for_user(request.user))
+                then = (
+                    "a run with it is queued"
+                    if run.status == RunStatus.QUEUED
+                    else "it runs as soon as the current run ends"
+                )
+            else:
+                then = "its system is switched off, so nothing runs until it is switched on"
+            messages.success(request, f"Rule of “{form.cleaned_data['name']}” saved; {then}.")
             return redirect(f"{reverse('linked-systems', args=[pilot.pk])}#check-{check.pk}")
     return _edit_page(request, pilot=pilot, form=form, title=title, what="check", status=422)
 

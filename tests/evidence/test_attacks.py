@@ -318,11 +318,6 @@ def test_an_edit_cannot_add_a_fixture_or_change_the_kind(client, users, pilot, o
     assert (system.kind, system.configuration) == ("http_json", {"url": "https://evals.example.com/latest"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a user name and password in a linked system's URL are stored and shown in clear to every member "
-    "and written into the audit trail (the alert webhook refuses them; linked systems do not)",
-)
 def test_a_password_in_a_system_url_is_refused_not_shown_to_viewers(client, users, pilot) -> None:
     client.force_login(users["owner"])
     data = _system_form(url="https://svc:hunter2-secret@evals.example.com/latest")
@@ -553,11 +548,6 @@ def test_a_rule_edited_while_its_run_is_queued_is_the_rule_the_run_uses(client, 
     assert run.rule["version"] == 2 and run.rule["threshold"] == 1.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rule changed while a run is running: the edit's 're-check' returns the running run, which "
-    "finishes judged by the old rule, and no run with the new rule is queued until the schedule",
-)
 def test_a_rule_edited_while_its_run_is_running_gets_a_run_with_the_new_rule(
     client, users, check, owner_actor, monkeypatch
 ) -> None:
@@ -582,11 +572,6 @@ def test_a_rule_edited_while_its_run_is_running_gets_a_run_with_the_new_rule(
     assert CheckRun.objects.filter(check_rule=check, status=RunStatus.QUEUED).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="re-check now runs a check of a switched-off system (the schedule skips them; the form says "
-    "'Off: no runs'), and any member, viewers included, can trigger it",
-)
 def test_re_check_of_a_switched_off_system_is_refused(client, users, system, check) -> None:
     client.force_login(users["owner"])
     client.post(reverse("linked-system-edit", args=[system.pk]), _edit_form(system, enabled=None))
@@ -672,11 +657,6 @@ def test_a_threshold_lowered_in_the_database_is_not_used_silently(pilot, owner_a
     assert run.verdict != Verdict.PASS or noticed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an uploaded file replaced in storage is read and judged without comparing it with the "
-    "upload_sha256 recorded when it was linked (and audit verification does not hash linked files)",
-)
 def test_an_uploaded_file_swapped_in_storage_is_not_judged(client, users, pilot, owner_actor) -> None:
     passing = (FIXTURES / "junit-goldenset-pass.xml").read_bytes()
     client.force_login(users["owner"])
@@ -757,11 +737,6 @@ def test_a_hostile_webhook_url_is_refused_and_nothing_changes(client, users, org
     assert _snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a webhook host with bidi or invisible characters is stored and shown as the host "
-    "(alert_webhook_set checks scheme and user name but not the text of the host)",
-)
 def test_a_webhook_host_that_displays_reversed_is_refused(client, users, org) -> None:
     client.force_login(users["admin"])
     response = client.post(reverse("alerts"), {"action": "set", "url": "https://hooks.evil\u202emoc.kcals/x"})
