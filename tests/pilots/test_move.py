@@ -199,7 +199,9 @@ def test_new_criteria_start_unanswered_and_dropped_ones_stay_on_the_superseded_r
 
 
 def test_the_cached_score_is_refreshed_for_the_new_assessment(pilot, v2, owner_actor):
-    new = assessment_move(assessment=assessment_open(pilot=pilot), framework=v2, actor=owner_actor)
+    current = assessment_open(pilot=pilot)
+    assert current is not None
+    new = assessment_move(assessment=current, framework=v2, actor=owner_actor)
     cached = AssessmentScore.objects.get(assessment=new)
     card = scorecard(assessment=new, today=timezone.localdate())
     assert cached.computed_on == timezone.localdate()
@@ -462,7 +464,9 @@ def test_checks_follow_their_criteria_to_the_new_version_and_a_dropped_one_is_fl
     )
     check_run_execute(run_id=check_run_request(check=kept, actor=owner_actor).pk)
 
-    new = assessment_move(assessment=assessment_open(pilot=pilot), framework=v2, actor=owner_actor)
+    current = assessment_open(pilot=pilot)
+    assert current is not None
+    new = assessment_move(assessment=current, framework=v2, actor=owner_actor)
 
     kept.refresh_from_db()
     dropped.refresh_from_db()
