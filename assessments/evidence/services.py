@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 RUN_LEASE = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
 # A transient failure (timeout, 5xx) is tried this many times before the run fails.
 MAX_ATTEMPTS = 4
+DISPATCH_CHUNK = 500
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 URL_KINDS = {SystemKind.PROMETHEUS, SystemKind.HTTP_JSON}
@@ -413,20 +414,37 @@ def check_runs_queue_due(*, now: datetime | None = None, limit: int = 5000) -> l
         .order_by("next_run_at")
         .values_list("pk", flat=True)[:limit]
     )
-    queued: list[int] = []
-    for check_id in due:
-        try:
-            with transaction.atomic():
-                run = CheckRun.objects.create(check_rule_id=check_id, trigger=RunTrigger.SCHEDULE, queued_at=now)
-        except IntegrityError:  # queued meanwhile by "re-check now" or another dispatcher
-            continue
-        queued.append(run.pk)
-    stale = list(
-        CheckRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=now - RUN_LEASE).values_list("pk", flat=True)
-    )
     from assessments.evidence.tasks import check_run
 
-    for run_id in [*queued, *stale]:
+    queued: list[int] = []
+    # In chunks, each sent to the workers as soon as it is committed: a big sweep starts
+    # running after the first chunk instead of after every row is written.
+    for start in range(0, len(due), DISPATCH_CHUNK):
+        chunk = due[start : start + DISPATCH_CHUNK]
+        try:
+            with transaction.atomic():
+                runs = CheckRun.objects.bulk_create(
+                    CheckRun(check_rule_id=check_id, trigger=RunTrigger.SCHEDULE, queued_at=now) for check_id in chunk
+                )
+            ids = [run.pk for run in runs]
+        except IntegrityError:  # one was queued meanwhile by "re-check now" or another dispatcher
+            ids = []
+            for check_id in chunk:
+                try:
+                    with transaction.atomic():
+                        run = CheckRun.objects.create(
+                            check_rule_id=check_id, trigger=RunTrigger.SCHEDULE, queued_at=now
+                        )
+                except IntegrityError:
+                    continue
+                ids.append(run.pk)
+        for run_id in ids:
+            check_run.delay(run_id)
+        queued.extend(ids)
+    stale = CheckRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=now - RUN_LEASE).values_list(
+        "pk", flat=True
+    )
+    for run_id in list(stale):
         check_run.delay(run_id)
     return queued
 
@@ -659,6 +677,15 @@ def _finish(
                 pass
             else:
                 _enqueue(again.pk)
+        assessment_ids = list(
+            Assessment.objects.filter(pilot=pilot)
+            .exclude(status=AssessmentStatus.SUPERSEDED)
+            .values_list("pk", flat=True)
+        )
+        scores_refresh(assessment_ids=assessment_ids, today=timezone.localdate())
+        # The trail's head is locked from here to the commit: write the event last, after the
+        # rescore, so runs of one organisation wait on each other as briefly as possible (and
+        # in the same order as the checklist's writes: scores, then the trail).
         audit_record(
             organisation=pilot.organisation,
             actor=Actor.system("check runner"),
@@ -676,12 +703,6 @@ def _finish(
             ),
             pilot_id=pilot.pk,
         )
-        assessment_ids = list(
-            Assessment.objects.filter(pilot=pilot)
-            .exclude(status=AssessmentStatus.SUPERSEDED)
-            .values_list("pk", flat=True)
-        )
-        scores_refresh(assessment_ids=assessment_ids, today=timezone.localdate())
         if regression:
             from assessments.evidence.notify import regression_notify
 
