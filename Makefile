@@ -85,8 +85,9 @@ pytest: install system-deps node-deps
 test: lint typecheck pytest
 
 # Each benchmark prints its figures; set DATABASE_URL to a PostgreSQL server for the
-# concurrency figures (they use throwaway databases and drop them afterwards).
-BENCHMARKS := benchmarks/audit.py benchmarks/pages.py
+# concurrency figures (they use throwaway databases and drop them afterwards), and
+# REDIS_URL for the check sweep (it starts real Celery workers; without it, it says so).
+BENCHMARKS := benchmarks/audit.py benchmarks/pages.py benchmarks/sweep.py
 bench: install
 	@for script in $(BENCHMARKS); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
