@@ -677,12 +677,23 @@ def _finish(
                 pass
             else:
                 _enqueue(again.pk)
-        assessment_ids = list(
-            Assessment.objects.filter(pilot=pilot)
-            .exclude(status=AssessmentStatus.SUPERSEDED)
-            .values_list("pk", flat=True)
+        # A run that says what the previous one said, on the same day, leaves every score as it
+        # was (same state, same evidence date, same "failing since"): most runs of a steady
+        # sweep. Anything else rescores the pilot in this transaction.
+        unchanged = (
+            previous is not None
+            and previous.finished_at is not None
+            and (previous.status, previous.verdict) == (status, verdict)
+            and timezone.localdate(previous.finished_at) == timezone.localdate(finished)
+            and not baseline_set
         )
-        scores_refresh(assessment_ids=assessment_ids, today=timezone.localdate())
+        if not unchanged:
+            assessment_ids = list(
+                Assessment.objects.filter(pilot=pilot)
+                .exclude(status=AssessmentStatus.SUPERSEDED)
+                .values_list("pk", flat=True)
+            )
+            scores_refresh(assessment_ids=assessment_ids, today=timezone.localdate())
         # The trail's head is locked from here to the commit: write the event last, after the
         # rescore, so runs of one organisation wait on each other as briefly as possible (and
         # in the same order as the checklist's writes: scores, then the trail).

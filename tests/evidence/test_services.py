@@ -257,3 +257,32 @@ def test_an_uploaded_file_is_stored_with_its_hash(pilot, owner_actor, criterion)
     assert system.upload_name == "results.json" and len(system.upload_sha256) == 64
     run = _run(_check(system, criterion, owner_actor, threshold=0.1), owner_actor)
     assert run.status == RunStatus.OK and run.payload_size == len(data)
+
+
+def test_a_run_that_repeats_the_last_outcome_on_the_same_day_leaves_the_scores_alone(
+    pilot, owner_actor, criterion, monkeypatch
+):
+    from assessments.evidence import services
+
+    refreshed: list[list[int]] = []
+    real = services.scores_refresh
+
+    def spy(*, assessment_ids, today):
+        refreshed.append(list(assessment_ids))
+        return real(assessment_ids=assessment_ids, today=today)
+
+    monkeypatch.setattr(services, "scores_refresh", spy)
+    check = _check(_eval_system(pilot, owner_actor), criterion, owner_actor)
+    now = timezone.now()
+    for at in (now, now + dt.timedelta(minutes=5), now + dt.timedelta(days=1)):
+        run = check_run_request(check=check, actor=owner_actor)
+        assert check_run_execute(run_id=run.pk, now=at) is not None
+    # the first pass and the next day's pass (its evidence date moved) rescore; the repeat does not
+    assert len(refreshed) == 2
+    linked_system_update(
+        system=check.linked_system, actor=owner_actor, configuration={"fixture": "junit-goldenset-regression.xml"}
+    )
+    check_update(check=check, actor=owner_actor, threshold=0.99)
+    run = check_run_request(check=check, actor=owner_actor)
+    check_run_execute(run_id=run.pk, now=now + dt.timedelta(days=1, minutes=5))
+    assert len(refreshed) == 3  # pass → fail rescores at once
