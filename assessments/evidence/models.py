@@ -128,6 +128,8 @@ class Check(models.Model):
         "CheckRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
     )
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # HMAC over the rule (see seal.py): a rule changed outside the services is not run.
+    rule_seal = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -200,6 +202,9 @@ class CheckRun(models.Model):
     message = models.TextField(blank=True)
     # The check passed on its previous run and does not now: its owner is told once.
     is_regression = models.BooleanField(default=False)
+    # HMAC over the outcome (see seal.py): a finished run altered outside the services
+    # counts as unreadable instead of as its altered verdict.
+    outcome_seal = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -220,6 +225,9 @@ class CheckRun(models.Model):
                 | (~Q(status__in=FINISHED) & Q(finished_at__isnull=True)),
                 name="check_run_finished_iff_done",
             ),
+            models.CheckConstraint(
+                condition=~Q(status__in=FINISHED) | ~Q(outcome_seal=""), name="check_run_finished_is_sealed"
+            ),
             # At most one unfinished run per check: "re-check now" twice queues one run.
             models.UniqueConstraint(
                 fields=["check_rule"],
@@ -236,6 +244,13 @@ class CheckRun(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    @property
+    def is_sealed(self) -> bool:
+        """The outcome is the one the check runner recorded (not altered in the database)."""
+        from assessments.evidence.seal import outcome_sealed
+
+        return self.is_open or outcome_sealed(self)
 
 
 class AlertWebhook(models.Model):

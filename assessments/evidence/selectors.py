@@ -53,8 +53,16 @@ def check_outcomes(
     for check in checks:
         run = check.latest_run
         expiry = None
+        message = run.message if run else "Not run yet."
         if run is None:
             state = "pending"
+        elif not run.is_sealed:
+            # Altered in the database: counts as unreadable, never as its altered verdict.
+            state = "error"
+            message = (
+                "This run's record was changed outside Preflight (its seal does not match), so its verdict "
+                "does not count. Re-check to get one that does."
+            )
         elif run.status == RunStatus.OK and run.verdict == Verdict.PASS:
             state = "pass"
             assert run.finished_at is not None
@@ -71,7 +79,7 @@ def check_outcomes(
                 name=check.name,
                 rule=check.rule_text(),
                 state=state,
-                message=run.message if run else "Not run yet.",
+                message=message,
                 finished_at=run.finished_at if run else None,
                 failing_since=check.failing_since,
                 expiry=expiry,

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
+from types import SimpleNamespace
 from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
@@ -42,6 +43,7 @@ from assessments.evidence.models import (
     SystemKind,
     Verdict,
 )
+from assessments.evidence.seal import outcome_seal, rule_seal, rule_sealed
 from assessments.frameworks.models import Criterion
 from assessments.model_update import model_update
 from assessments.organisations.models import Organisation
@@ -302,6 +304,7 @@ def check_create(*, system: LinkedSystem, criterion: Criterion, actor: Actor, **
     check = Check(linked_system=system, criterion=criterion, rule_changed_by_id=actor.user_pk, **rule)
     check.full_clean()
     check.save()
+    _reseal(check)
     audit_record(
         organisation=system.pilot.organisation,
         actor=actor,
@@ -350,6 +353,7 @@ def check_update(
         rule_changed_at=timezone.now(), rule_changed_by_id=actor.user_pk, rule_version=F("rule_version") + 1
     )
     check.refresh_from_db()
+    _reseal(check)
     audit_record(
         organisation=pilot.organisation,
         actor=actor,
@@ -360,6 +364,12 @@ def check_update(
         pilot_id=pilot.pk,
     )
     return check
+
+
+def _reseal(check: Check) -> None:
+    """Seal the rule as the services just wrote it (see seal.py)."""
+    check.rule_seal = rule_seal(check)
+    Check.objects.filter(pk=check.pk).update(rule_seal=check.rule_seal)
 
 
 # --- runs --------------------------------------------------------------------------
@@ -567,6 +577,19 @@ def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun |
     check = run.check_rule
     system = check.linked_system
     rule = _rule_snapshot(check)
+    if not rule_sealed(check):
+        return _finish(
+            run,
+            at=clock,
+            rule=rule,
+            status=RunStatus.FAILED,
+            facts=None,
+            payload=b"",
+            message=(
+                "This check's rule in the database is not the rule Preflight recorded (it was changed outside "
+                "Preflight), so it was not run. Open the rule, check it, and save it to run it again."
+            ),
+        )
     facts: Facts | None = None
     payload = b""
     host = target_host(
@@ -641,12 +664,25 @@ def _finish(
         verdict = judgement.verdict if judgement else ""
         passed = verdict == Verdict.PASS
         regression = not passed and previous is not None and previous.verdict == Verdict.PASS
+        value = judgement.value if judgement else None
+        sealed = outcome_seal(
+            SimpleNamespace(
+                pk=run.pk,
+                check_rule_id=run.check_rule_id,
+                status=status,
+                verdict=verdict,
+                value=value,
+                finished_at=finished,
+                rule=rule,
+            )
+        )
         updated = CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
             status=status,
             finished_at=finished,
+            outcome_seal=sealed,
             rule=rule,
             facts={"metrics": facts.metrics, "details": facts.details, "summary": facts.summary} if facts else {},
-            value=judgement.value if judgement else None,
+            value=value,
             payload_sha256=hashlib.sha256(payload).hexdigest() if payload else "",
             payload_size=len(payload),
             verdict=verdict,
@@ -669,6 +705,9 @@ def _finish(
         if baseline_set and judgement is not None:
             check_fields["baseline"] = judgement.value
         Check.objects.filter(pk=check.pk).update(**check_fields)
+        if baseline_set:
+            check.refresh_from_db()
+            _reseal(check)  # the baseline is part of the rule
         if superseded:
             try:
                 with transaction.atomic():

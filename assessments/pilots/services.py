@@ -642,6 +642,7 @@ def _checks_follow(*, pilot: Pilot, framework: Framework) -> tuple[int, int]:
     nowhere, and the linked-systems page says so) rather than guessing a new home for it.
     """
     from assessments.evidence.models import Check
+    from assessments.evidence.seal import rule_reseal
 
     codes = dict(Criterion.objects.filter(framework=framework).values_list("code", "pk"))
     moved = left = 0
@@ -651,6 +652,7 @@ def _checks_follow(*, pilot: Pilot, framework: Framework) -> tuple[int, int]:
             left += 1
             continue
         moved += Check.objects.filter(pk=check_id).update(criterion_id=target)
+        rule_reseal(check=Check.objects.get(pk=check_id))  # the criterion is part of the sealed rule
     return moved, left
 
 
