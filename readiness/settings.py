@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "assessments.pilots",
     "assessments.evidence",
     "assessments.reviews",
+    "assessments.reports",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,197 @@
+"""WeasyPrint in a box: HTML in, PDF bytes out, nothing fetched that we did not make.
+
+- **Fetching.** The URL fetcher answers only ``data:`` URIs and the project's own
+  static files (``{BASE}/static/<path>``, resolved through the staticfiles finders and
+  checked to stay inside a static directory). Everything else — ``file://``, ``http(s)``,
+  other schemes, traversal — raises, so WeasyPrint fetches nothing and draws nothing.
+  There is no network code at all, hence no redirects to follow.
+- **Attachments.** No ``attachments`` option is ever passed, and every ``rel`` that
+  names ``attachment`` is neutralised before parsing, so a PDF never embeds a file.
+- **Limits.** Rendering runs in a forked child process: the parent waits at most
+  ``REPORT_RENDER_TIMEOUT`` seconds of wall time and then kills it; the child also
+  sets ``RLIMIT_CPU`` as a backstop and ``RLIMIT_AS`` to what it already maps plus
+  ``REPORT_RENDER_MAX_MEMORY`` bytes, so a hostile document runs out of memory in
+  the child, not in the worker. Fork (not spawn) keeps WeasyPrint imported once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import multiprocessing
+import os
+import re
+import resource
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+
+# The base URL documents are rendered against; it resolves nowhere on the network
+# (the .invalid top-level domain is reserved) and the fetcher maps only its /static/.
+BASE_URL = "https://preflight.invalid/"
+_STATIC_PREFIX = "/static/"
+_MAX_DATA_URI = 5 * 1024 * 1024
+
+# Any rel attribute value containing "attachment", quoted or not.
+_ATTACHMENT_REL = re.compile(r"""\brel\s*=\s*(["']?)[^"'>]*attachment[^"'>]*\1""", re.IGNORECASE)
+
+
+class RenderError(Exception):
+    """The document could not be rendered; the message is fit to show a person."""
+
+
+class FetchRefused(ValueError):
+    """A URL outside the sandbox was asked for."""
+
+
+def _static_roots() -> list[Path]:
+    roots = [Path(d).resolve() for d in getattr(settings, "STATICFILES_DIRS", [])]
+    roots.append(Path(settings.STATIC_ROOT).resolve())
+    return roots
+
+
+def _resolve_static(relative: str, roots: list[Path]) -> Path:
+    relative = unquote(relative)
+    if not relative or "\x00" in relative or relative.startswith("/") or ".." in Path(relative).parts:
+        raise FetchRefused("static path refused")
+    found = finders.find(relative)
+    candidates = [Path(found)] if isinstance(found, str) else []
+    candidates += [root / relative for root in roots]
+    for candidate in candidates:
+        path = candidate.resolve()
+        if path.is_file() and any(path.is_relative_to(root) for root in roots):
+            return path
+    raise FetchRefused("static file not found")
+
+
+def _mime_for(path: Path) -> str:
+    return {
+        ".css": "text/css",
+        ".svg": "image/svg+xml",
+        ".png": "image/png",
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+        ".woff2": "font/woff2",
+        ".woff": "font/woff",
+        ".ttf": "font/ttf",
+    }.get(path.suffix.lower(), "application/octet-stream")
+
+
+def _decode_data_uri(url: str) -> tuple[str, bytes]:
+    header, sep, payload = url[5:].partition(",")
+    if not sep or len(payload) > _MAX_DATA_URI:
+        raise FetchRefused("malformed or oversized data: URI")
+    params = header.split(";")
+    mime = params[0] or "text/plain"
+    if "base64" in params[1:]:
+        try:
+            return mime, base64.b64decode(payload, validate=False)
+        except binascii.Error as exc:
+            raise FetchRefused("bad base64 in data: URI") from exc
+    return mime, unquote(payload).encode()
+
+
+def _make_fetcher(roots: list[Path]) -> Any:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class SandboxFetcher(URLFetcher):
+        """Serves data: URIs and the project's static files; refuses everything else."""
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url[:5].lower() == "data:":
+                mime, body = _decode_data_uri(url)
+                return URLFetcherResponse(url, body, {"Content-Type": mime})
+            parts = urlsplit(url)
+            if (
+                f"{parts.scheme}://{parts.netloc}/" != BASE_URL
+                or not parts.path.startswith(_STATIC_PREFIX)
+                or parts.query
+                or parts.username
+            ):
+                raise FetchRefused(f"refused to fetch {url[:80]!r}")
+            path = _resolve_static(parts.path[len(_STATIC_PREFIX) :], roots)
+            return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": _mime_for(path)})
+
+    return SandboxFetcher(allowed_protocols=("data", "https"), allow_redirects=False)
+
+
+def neutralise_attachments(html: str) -> str:
+    """Turn every ``rel=...attachment...`` into an inert data attribute."""
+    return _ATTACHMENT_REL.sub('data-rel-removed=""', html)
+
+
+def _render_in_process(html: str, base_url: str, roots: list[Path]) -> bytes:
+    from weasyprint import HTML
+
+    document = HTML(string=neutralise_attachments(html), base_url=base_url, url_fetcher=_make_fetcher(roots))
+    # Fixed identifier and no timestamps beyond what the HTML says: the bytes depend only on the HTML.
+    pdf = document.write_pdf(attachments=None, pdf_identifier=b"preflight-report", custom_metadata=False)
+    assert isinstance(pdf, bytes)
+    return pdf
+
+
+def _mapped_bytes() -> int:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * resource.getpagesize()
+
+
+def _child(conn: Connection, html: str, base_url: str, roots: list[Path], seconds: int, memory: int) -> None:
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds + 1, seconds + 2))
+        if memory:
+            limit = _mapped_bytes() + memory
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        conn.send_bytes(b"K" + _render_in_process(html, base_url, roots))
+    except MemoryError:
+        conn.send_bytes(b"Ethe report needed more memory than rendering is allowed")
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        conn.send_bytes(b"E" + message.encode("utf-8", "replace"))
+        traceback.print_exc()
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+def pdf_render(html: str, *, base_url: str | None = None) -> bytes:
+    """Render ``html`` to PDF bytes inside the sandbox, or raise ``RenderError``.
+
+    ``base_url`` defaults to the sandbox's own base; another base is accepted only if it
+    is that base too, because relative URLs must resolve to something the fetcher serves.
+    """
+    base = base_url or BASE_URL
+    if base != BASE_URL:
+        raise RenderError("reports render only against the sandbox's base URL")
+    seconds = int(getattr(settings, "REPORT_RENDER_TIMEOUT", 60))
+    memory = int(getattr(settings, "REPORT_RENDER_MAX_MEMORY", 1024 * 1024 * 1024))
+    roots = _static_roots()
+    import weasyprint  # noqa: F401  imported in the parent so the forked child starts warm
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, html, base, roots, seconds, memory), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(seconds):
+            raise RenderError(f"rendering took longer than {seconds} seconds and was stopped")
+        try:
+            payload = receiver.recv_bytes()
+        except EOFError as exc:
+            raise RenderError("the renderer stopped without an answer (out of memory or killed)") from exc
+    finally:
+        receiver.close()
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+    if payload[:1] != b"K":
+        raise RenderError(f"rendering failed: {payload[1:].decode('utf-8', 'replace')}")
+    return payload[1:]
