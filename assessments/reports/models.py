@@ -61,6 +61,9 @@ class Report(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     size = models.PositiveBigIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Headline figures the renderer reported (overall score, verdict), so the next report of
+    # the same pilot can say how things moved without opening this one's file.
+    summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
