@@ -69,3 +69,25 @@ def test_after_the_key_changes_a_reseal_vouches_for_the_rows_again(check, owner_
     assert CheckRun.objects.get(pk=run.pk).is_sealed
     again = check_run_execute(run_id=check_run_request(check=check, actor=owner_actor).pk)
     assert again is not None and again.status == RunStatus.OK
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_seal_migration_seals_the_rows_a_populated_database_already_holds(check, owner_actor) -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the migration is exercised on PostgreSQL")
+    run = check_run_execute(run_id=check_run_request(check=check, actor=owner_actor).pk)
+    assert run is not None
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([("evidence", "0002_alert_webhook")])  # the columns are gone
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(latest)  # added back empty, then sealed by the migration
+    assert Check.objects.get(pk=check.pk).rule_seal != ""
+    assert CheckRun.objects.get(pk=run.pk).is_sealed
+    again = check_run_execute(run_id=check_run_request(check=check, actor=owner_actor).pk)
+    assert again is not None and again.status == RunStatus.OK
