@@ -105,7 +105,54 @@ def _sentence(event: AuditEvent, people: dict[str, str] | None = None) -> str:
         return f"{who} moved the pilot to {_value(framework)}"
     if event.action.startswith("stop_condition."):
         return f"{who} {event.action.split('.')[1]} a stop condition"
+    after = {name: pair[1] for name, pair in changes.items() if isinstance(pair, list) and len(pair) == 2}
+    before = {name: pair[0] for name, pair in changes.items() if isinstance(pair, list) and len(pair) == 2}
+    sentence = _EVENT_SENTENCES.get(event.action)
+    if sentence is not None:
+        return f"{who} " + sentence(after, before, code)
     return f"{who}: {event.action.replace('.', ' ').replace('_', ' ')} ({verb})"
+
+
+def _quoted(value: Any) -> str:
+    return f"“{_value(value)}”" if value not in (None, "") else ""
+
+
+_ROLE_NAMES = {"delivery": "Delivery", "security": "Security", "risk": "Risk & compliance", "product": "Product"}
+_DECISIONS = {"approve": "approved", "approve_with_conditions": "approved with conditions", "reject": "rejected"}
+
+# How the activity feed says what an event did (after the actor's name).
+_EVENT_SENTENCES: dict[str, Any] = {
+    "linked_system.added": lambda a, b, c: f"linked the system {_quoted(a.get('name'))}",
+    "linked_system.changed": lambda a, b, c: (
+        "changed a linked system's " + (", ".join(sorted(k.replace("_", " ") for k in a)) or "settings")
+    ),
+    "check.created": lambda a, b, c: f"added the check {_quoted(a.get('name'))}" + (f" on {c}" if c else ""),
+    "check.rule_changed": lambda a, b, c: (
+        "changed a check rule: "
+        + "; ".join(f"{k.replace('_', ' ')} {_value(b.get(k))} → {_value(v)}" for k, v in sorted(a.items()))
+    ),
+    "check.run_requested": lambda a, b, c: "asked for a re-check",
+    "check_run.finished": lambda a, b, c: (
+        f"ran {_quoted(a.get('check'))}: " + (str(a.get("verdict") or a.get("status") or ""))
+    ),
+    "check_run.regressed": lambda a, b, c: f"ran {_quoted(a.get('check'))}: it passed before and fails now",
+    "alert_webhook.set": lambda a, b, c: f"set the alert webhook to {_value(a.get('webhook_host'))}",
+    "alert_webhook.replaced": lambda a, b, c: f"replaced the alert webhook ({_value(a.get('webhook_host'))})",
+    "alert_webhook.removed": lambda a, b, c: "removed the alert webhook",
+    "decision.signed": lambda a, b, c: (
+        f"{_DECISIONS.get(str(a.get('decision')), 'signed')} for "
+        f"{_ROLE_NAMES.get(str(a.get('role')), _value(a.get('role')))}"
+    ),
+    "comment.added": lambda a, b, c: f"commented{' on ' + c if c else ''}",
+    "condition.raised": lambda a, b, c: f"raised a condition{' on ' + c if c else ''}: {_quoted(a.get('text'))}",
+    "condition.met": lambda a, b, c: "marked a condition met",
+    "condition.waived": lambda a, b, c: "waived a condition",
+    "meeting.scheduled": lambda a, b, c: "scheduled a review meeting",
+    "meeting.updated": lambda a, b, c: "changed a review meeting",
+    "meeting.started": lambda a, b, c: "started a review meeting",
+    "meeting.closed": lambda a, b, c: "closed a review meeting",
+    "meeting.cancelled": lambda a, b, c: "cancelled a review meeting",
+}
 
 
 def activity_for_pilot(*, pilot_id: int, limit: int = 50) -> list[ActivityRow]:
