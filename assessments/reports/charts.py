@@ -64,15 +64,15 @@ def columns_svg(columns: Sequence[tuple[str, int]], *, label: str, width: int = 
     count = max(1, len(columns))
     top = max([v for _n, v in columns] + [1])
     slot = width / count
-    plot = height - 40
-    body: list[str] = [f'<line x1="0" y1="{plot + 4}" x2="{width}" y2="{plot + 4}" stroke="#8a96a6"/>']
+    plot = height - 56  # 16 above the tallest column for its count, 36 below for the labels
+    body: list[str] = [f'<line x1="0" y1="{plot + 20}" x2="{width}" y2="{plot + 20}" stroke="#8a96a6"/>']
     for i, (name, value) in enumerate(columns):
         h = plot * value / top
         x = i * slot + slot * 0.18
         body.append(
-            f'<rect x="{x:.1f}" y="{plot + 4 - h:.1f}" width="{slot * 0.64:.1f}" height="{h:.1f}" '
+            f'<rect x="{x:.1f}" y="{plot + 20 - h:.1f}" width="{slot * 0.64:.1f}" height="{h:.1f}" '
             f'fill="{BAND_FILL["good"] if value else BAND_FILL["na"]}"/>'
-            f'<text x="{i * slot + slot / 2:.1f}" y="{max(12, plot - h):.1f}" text-anchor="middle" font-size="11" '
+            f'<text x="{i * slot + slot / 2:.1f}" y="{plot + 15 - h:.1f}" text-anchor="middle" font-size="11" '
             f'fill="{INK}" {FONT}>{value}</text>'
             f'<text x="{i * slot + slot / 2:.1f}" y="{height - 18}" text-anchor="middle" font-size="10" '
             f'fill="{MUTED}" {FONT}>{escape(name)}</text>'
