@@ -141,7 +141,7 @@ def portfolio_context(*, organisation: Organisation, today: dt.date | None = Non
     stages = Counter(p.stage for p in pilots)
     funnel = [(Stage(s).label, stages.get(s, 0)) for s in FUNNEL]
     distribution = [
-        (f"{lo}–{hi}", sum(1 for x in lines if x.overall is not None and lo <= x.overall <= hi)) for lo, hi in BINS
+        (f"{lo}\u2013{hi}", sum(1 for x in lines if x.overall is not None and lo <= x.overall <= hi)) for lo, hi in BINS
     ]
     distribution.append(("not scored", sum(1 for x in lines if x.overall is None)))
     blocked: dict[str, int] = defaultdict(int)
