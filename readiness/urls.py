@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("assessments.pilots.urls")),
     path("", include("assessments.evidence.urls")),
     path("", include("assessments.reviews.urls")),
+    path("", include("assessments.reports.urls")),
 ]
 
 handler400 = "readiness.errors.bad_request"
