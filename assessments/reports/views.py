@@ -24,7 +24,7 @@ from assessments.reports.renderers import available_kinds
 from assessments.reports.services import report_request
 from readiness.http import HtmxHttpRequest
 
-CONTENT_TYPES = {
+CONTENT_TYPES: dict[str, str] = {
     ReportKind.PILOT: "application/pdf",
     ReportKind.PORTFOLIO: "application/pdf",
     ReportKind.SOW_PDF: "application/pdf",
@@ -118,7 +118,7 @@ def report_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
         handle = report.file.open("rb")
     except FileNotFoundError as exc:
         raise Http404("The stored report file is missing.") from exc
-    stored = PurePosixPath(report.file.name).name
+    stored = PurePosixPath(report.file.name or "report").name
     result = FileResponse(
         handle,
         as_attachment=True,
