@@ -55,10 +55,12 @@ def report_request(
     actor: Actor,
     pilot: Pilot | None = None,
     organisation: Organisation | None = None,
+    enqueue: bool = True,
 ) -> Report:
     """Queue a new report. Every member who may read the pilot (or, for a portfolio, the
     organisation) may ask for one; a finished report is never re-rendered, so asking again
-    makes a new row."""
+    makes a new row. ``enqueue=False`` is for callers that render it themselves (the
+    shell command)."""
     if kind not in ReportKind.values:
         raise ValidationError(f"Unknown kind of report: {kind!r}.")
     if kind == ReportKind.PORTFOLIO:
@@ -89,7 +91,8 @@ def report_request(
         changes={"kind": [None, kind], "status": [None, ReportStatus.PENDING]},
         pilot_id=pilot.pk if pilot else None,
     )
-    _enqueue(report.pk)
+    if enqueue:
+        _enqueue(report.pk)
     return report
 
 
