@@ -168,26 +168,54 @@ def sow_definition(*, pilot: Pilot, today: dt.date | None = None) -> SowDefiniti
 
 # --- Markdown ------------------------------------------------------------------------------
 
-# Backslash escapes that CommonMark and Python-Markdown both honour; the rest of the
-# characters that can make structure become numeric references, which both decode.
-_MD_BACKSLASH = frozenset("\\`*_{}[]()#+-.!")
-_MD_ENTITY = {"<": "&lt;", ">": "&gt;", "&": "&amp;", "|": "&#124;", "~": "&#126;", "=": "&#61;", "$": "&#36;"}
+# Characters that make structure anywhere in a line. Backslash escapes are the ones
+# CommonMark and Python-Markdown both honour; the rest become numeric references, which
+# both decode (and which template engines run over Markdown, such as Liquid, leave alone).
+_MD_ALWAYS = {
+    "\\": "\\\\",
+    "`": "\\`",
+    "*": "\\*",
+    "[": "\\[",
+    "]": "\\]",
+    "<": "&lt;",
+    "|": "&#124;",
+    "~": "&#126;",
+    "$": "&#36;",
+    "{": "&#123;",
+    "}": "&#125;",
+}
+# What makes structure only at the start of a line: headings, quotes, bullets, rules,
+# setext underlines and ordered-list markers ("12." or "12)").
+_MD_LINE_START = re.compile(r"^(?:[#>+=-]|\d{1,9}[.)])")
+_MD_ENTITY_LIKE = re.compile(r"#?[0-9A-Za-z]+;")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
 def md_escape(text: str) -> str:
     """One line of user text as Markdown that renders as exactly that text.
 
-    Every character that can start a heading, list, quote, table, link, image, emphasis,
-    code span, HTML tag or entity is escaped; leading spaces (an indented code block)
-    are dropped; controls become U+FFFD.
+    Anything that could open a link, image, emphasis, code span, HTML tag, entity, table
+    cell or math is escaped wherever it stands; what makes a heading, quote, list or rule
+    is escaped where it would: at the start of the line. Line breaks become spaces,
+    leading spaces (an indented code block) are dropped, controls become U+FFFD. Ordinary
+    prose (full stops, hyphens, "pass_rate", parentheses) stays readable in the raw file.
     """
+    line = _LINE_BREAKS.sub(" ", cell_text(text)).replace("\t", " ").strip()
     out = []
-    for char in cell_text(text).strip(" \t").replace("\t", " "):
-        if char in _MD_BACKSLASH:
-            out.append("\\" + char)
+    for position, char in enumerate(line):
+        if char == "_":
+            # Underscores inside a word never make emphasis; at a word's edge they can.
+            inside = 0 < position < len(line) - 1 and line[position - 1].isalnum() and line[position + 1].isalnum()
+            out.append("_" if inside else "\\_")
+        elif char == "&":
+            # Only an ampersand that would read as an entity ("&amp;", "&#60;") needs escaping.
+            out.append("&amp;" if _MD_ENTITY_LIKE.match(line, position + 1) else "&")
         else:
-            out.append(_MD_ENTITY.get(char, char))
+            out.append(_MD_ALWAYS.get(char, char))
+    marker = _MD_LINE_START.match(line)
+    if marker:
+        last = marker.end() - 1  # the character that makes the marker: "#", ">", "-", "." ...
+        out[last] = "&#61;" if line[last] == "=" else "\\" + line[last]
     return "".join(out)
 
 

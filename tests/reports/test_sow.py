@@ -19,6 +19,7 @@ from assessments.pilots.services import pilot_create
 from assessments.reports.sow import (
     DEFAULT_PREAMBLE,
     SowDefinition,
+    md_escape,
     md_prose,
     sow_definition,
     sow_docx,
@@ -127,11 +128,11 @@ def test_markdown_numbers_every_item_with_its_threshold_evidence_and_verifier(ch
     d = sow_definition(pilot=checked)
     text = sow_markdown(d)
     for item in d.items:
-        assert re.search(rf"^{item.number}\. \*\*{re.escape(item.code).replace('-', r'\\-')} — ", text, re.M), item
+        assert re.search(rf"^{item.number}\. \*\*{re.escape(item.code)} — ", text, re.M), item
     rendered = markdown.markdown(text)
     ordered = re.findall(r"<ol(?: start=\"(\d+)\")?>", rendered)
     assert ordered, "the items form an ordered list"
-    assert "pass\\_rate ≥ 0\\.97" in text
+    assert "Automated check “Pass rate”: pass_rate ≥ 0.97, on its latest run" in text
     assert html.unescape(re.sub(r"<[^>]+>", "", rendered)).count("Done when:") == len(d.items)
 
 
@@ -207,3 +208,41 @@ def test_pdf_holds_every_item_and_hostile_text_literally(hostile, settings):
     for item in hostile.items:
         assert item.code in flat
     assert "pass_rate≥0.97" in flat
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        *HOSTILE,
+        TITLE,
+        "# h",
+        "### h ###",
+        "> quote",
+        "- item",
+        "+ item",
+        "* item",
+        "12. item",
+        "3) item",
+        "---",
+        "===",
+        "***",
+        "_em_ and *em* and __strong__",
+        "`code` and ``code``",
+        "![img](https://x.test/a.png)",
+        "[ref]: https://x.test",
+        "<https://x.test>",
+        "&amp; &#60; &lt; R&D",
+        "a \\* b \\",
+        "$x^2$ ~~gone~~",
+        "    indented code",
+    ],
+)
+def test_md_escape_renders_exactly_the_text(line):
+    rendered = markdown.markdown(md_escape(line))
+    assert rendered.startswith("<p>") and rendered.count("<") == 2, rendered  # one paragraph, nothing else
+    assert html.unescape(rendered.removeprefix("<p>").removesuffix("</p>")) == line.strip()
+
+
+def test_md_escape_leaves_ordinary_prose_readable():
+    line = "Golden-set pass_rate ≥ 0.97 on the latest run (see the runbook), owner: Dan."
+    assert md_escape(line) == line
