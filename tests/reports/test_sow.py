@@ -246,3 +246,35 @@ def test_md_escape_renders_exactly_the_text(line):
 def test_md_escape_leaves_ordinary_prose_readable():
     line = "Golden-set pass_rate ≥ 0.97 on the latest run (see the runbook), owner: Dan."
     assert md_escape(line) == line
+
+
+def test_without_a_rule_the_cost_item_names_the_pilots_envelope(pilot):
+    Pilot.objects.filter(pk=pilot.pk).update(cost_envelope_per_task="0.0450")
+    pilot.refresh_from_db()
+    item = next(i for i in sow_definition(pilot=pilot).items if i.code == "CO-03")
+    assert not item.automated
+    assert item.threshold == "Cost per task at most 0.045 USD (the agreed envelope)."
+
+
+def test_a_saved_preamble_and_scope_replace_the_standard_wording(pilot, owner_actor):
+    sow_text_update(pilot=pilot, actor=owner_actor, preamble="Ours.", scope="", expected_version=0)
+    d = sow_definition(pilot=pilot)
+    assert (d.preamble, d.text_version) == ("Ours.", 1)
+    assert d.scope.startswith("The scope is Claims triage as described in its pilot profile")
+
+
+def test_the_definition_costs_a_fixed_number_of_queries(checked, django_assert_max_num_queries):
+    with django_assert_max_num_queries(6):
+        sow_definition(pilot=Pilot.objects.select_related("organisation").get(pk=checked.pk))
+
+
+def test_the_docx_holds_no_fields_links_or_macros(hostile):
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(sow_docx(hostile))) as archive:
+        names = archive.namelist()
+        body = archive.read("word/document.xml").decode()
+    assert not [name for name in names if name.endswith((".bin", "vbaProject.bin"))]
+    for marker in ("<w:hyperlink", "<w:fldSimple", "<w:instrText", "<w:fldChar"):
+        assert marker not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
