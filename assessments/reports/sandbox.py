@@ -37,7 +37,9 @@ BASE_URL = "https://preflight.invalid/"
 _STATIC_PREFIX = "/static/"
 _MAX_DATA_URI = 5 * 1024 * 1024
 
-# Any rel attribute value containing "attachment", quoted or not.
+# A start tag (never text: user text arrives escaped, so it holds no "<"), and within one,
+# any rel attribute value containing "attachment", quoted or not.
+_START_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
 _ATTACHMENT_REL = re.compile(r"""\brel\s*=\s*(["']?)[^"'>]*attachment[^"'>]*\1""", re.IGNORECASE)
 
 
@@ -121,8 +123,8 @@ def _make_fetcher(roots: list[Path]) -> Any:
 
 
 def neutralise_attachments(html: str) -> str:
-    """Turn every ``rel=...attachment...`` into an inert data attribute."""
-    return _ATTACHMENT_REL.sub('data-rel-removed=""', html)
+    """Turn every ``rel=...attachment...`` inside a tag into an inert data attribute."""
+    return _START_TAG.sub(lambda tag: _ATTACHMENT_REL.sub('data-rel-removed=""', tag[0]), html)
 
 
 def _render_in_process(html: str, base_url: str, roots: list[Path]) -> bytes:
