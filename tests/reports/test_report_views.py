@@ -1,0 +1,153 @@
+"""The reports panel, the portfolio report page, status polling and downloads, by who asks."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from assessments.audit.context import Actor
+from assessments.organisations.models import Role
+from assessments.organisations.services import membership_grant, user_create
+from assessments.pilots.services import pilot_create
+from assessments.reports.models import Report, ReportKind, ReportStatus
+from assessments.reports.portfolio import portfolio_context
+from assessments.reports.services import report_render_execute, report_request
+
+pytestmark = pytest.mark.django_db
+SYSTEM = Actor.system("tests")
+
+
+@pytest.fixture
+def pilot(framework, users, owner_actor):
+    return pilot_create(
+        organisation=framework.organisation,
+        actor=owner_actor,
+        name="Claims triage",
+        risk_tier="limited",
+        technical_owner=users["owner"],
+    )
+
+
+@pytest.fixture
+def outsider(other_org, default_spec) -> User:
+    user = user_create(organisation=other_org, username="outsider", email="o@globex.test", password="pw", actor=SYSTEM)
+    membership_grant(organisation=other_org, user=user, role=Role.ADMIN, actor=SYSTEM)
+    return user
+
+
+def _client(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def done(pilot, owner_actor) -> Report:
+    report = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
+    finished = report_render_execute(report_id=report.pk)
+    assert finished is not None and finished.status == ReportStatus.DONE
+    return finished
+
+
+@pytest.mark.parametrize("role", list(Role.values))
+def test_every_member_reads_the_panel_asks_for_a_report_and_downloads_it(role, users, pilot, done):
+    client = _client(users[role])
+    assert client.get(reverse("pilot-reports", args=[pilot.pk])).status_code == 200
+    answer = client.post(reverse("pilot-report-new", args=[pilot.pk]), {"kind": "pilot"})
+    assert answer.status_code == 302
+    assert Report.objects.filter(pilot=pilot, requested_by=users[role], status=ReportStatus.PENDING).exists()
+    download = client.get(reverse("report-download", args=[done.pk]))
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/pdf"
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(download.streaming_content).startswith(b"%PDF")
+
+
+def test_another_organisation_gets_404_for_everything(outsider, pilot, done):
+    client = _client(outsider)
+    assert client.get(reverse("pilot-reports", args=[pilot.pk])).status_code == 404
+    assert client.post(reverse("pilot-report-new", args=[pilot.pk]), {"kind": "pilot"}).status_code == 404
+    assert client.get(reverse("report-status", args=[done.pk]), HTTP_HX_REQUEST="true").status_code == 404
+    assert client.get(reverse("report-download", args=[done.pk])).status_code == 404
+    assert Report.objects.count() == 1
+
+
+def test_anonymous_people_are_sent_to_sign_in(pilot, done):
+    client = _client(None)
+    for url in (
+        reverse("pilot-reports", args=[pilot.pk]),
+        reverse("report-download", args=[done.pk]),
+        reverse("portfolio-report"),
+    ):
+        answer = client.get(url)
+        assert answer.status_code == 302 and "/login" in answer["Location"]
+
+
+def test_a_pending_line_polls_and_a_finished_one_stops(users, pilot, owner_actor, done):
+    pending = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
+    client = _client(users["viewer"])
+    line = client.get(reverse("report-status", args=[pending.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' in line and "Waiting to start" in line
+    line = client.get(reverse("report-status", args=[done.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in line and reverse("report-download", args=[done.pk]) in line
+    plain = client.get(reverse("report-status", args=[done.pk]))
+    assert plain.status_code == 302 and plain["Location"] == reverse("pilot-reports", args=[pilot.pk])
+
+
+def test_a_failed_report_shows_its_error(users, pilot, owner_actor):
+    report = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
+    Report.objects.filter(pk=report.pk).update(status=ReportStatus.FAILED, error="The renderer ran out of time.")
+    page = _client(users["viewer"]).get(reverse("pilot-reports", args=[pilot.pk])).content.decode()
+    assert "The renderer ran out of time." in page
+    assert reverse("report-download", args=[report.pk]) not in page
+    assert _client(users["viewer"]).get(reverse("report-download", args=[report.pk])).status_code == 404
+
+
+def test_an_unknown_kind_is_refused_with_a_message(users, pilot):
+    answer = _client(users["owner"]).post(reverse("pilot-report-new", args=[pilot.pk]), {"kind": "portfolio"})
+    assert answer.status_code == 302
+    assert not Report.objects.exists()
+
+
+def test_the_pilot_page_links_to_its_reports(users, pilot):
+    page = _client(users["viewer"]).get(reverse("pilot", args=[pilot.pk])).content.decode()
+    assert reverse("pilot-reports", args=[pilot.pk]) in page
+
+
+def test_the_portfolio_page_shows_the_charts_and_makes_the_pdf(users, pilot, framework, tmp_path):
+    client = _client(users["viewer"])
+    page = client.get(reverse("portfolio-report")).content.decode()
+    for heading in (
+        "Stage funnel",
+        "Readiness distribution",
+        "Pilots blocked per gap",
+        "Projected cost",
+        "Oldest open",
+    ):
+        assert heading in page
+    assert page.count("<svg") >= 3
+    assert client.post(reverse("portfolio-report-new")).status_code == 302
+    report = Report.objects.get(kind=ReportKind.PORTFOLIO)
+    assert report.pilot is None and report.organisation == framework.organisation
+    finished = report_render_execute(report_id=report.pk)
+    assert finished is not None and finished.status == ReportStatus.DONE, finished and finished.error
+    path = tmp_path / "portfolio.pdf"
+    with finished.file.open("rb") as handle:
+        path.write_bytes(handle.read())
+    text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout.split())
+    assert "Claims triage" in text and "0 of 1 pilots ready for production" in text
+    assert "Evidence going stale" in text
+
+
+def test_the_portfolio_counts_pilots_per_stage_and_score_band(pilot, framework, owner_actor):
+    pilot_create(organisation=framework.organisation, actor=owner_actor, name="Second", risk_tier="minimal")
+    context = portfolio_context(organisation=framework.organisation)
+    assert dict(context["funnel"])["Pilot"] == 2
+    assert sum(n for _label, n in context["distribution"]) == 2
+    assert context["pilot_count"] == 2 and context["ready_count"] == 0
