@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +38,8 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.messages import get_messages
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client, override_settings
@@ -55,6 +58,7 @@ from assessments.organisations.services import invitation_create, membership_gra
 from assessments.pilots.models import Evidence, Pilot, Response, StopCondition
 from assessments.pilots.services import evidence_add, pilot_create, response_update, stop_condition_add
 from assessments.pilots.uploads import upload_check
+from assessments.reports.models import Report, ReportKind, ReportStatus
 from assessments.reviews.models import Condition, ReviewMeeting
 from assessments.reviews.services import condition_raise, meeting_schedule
 
@@ -161,6 +165,14 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "condition-status": {"GET": NOT_ALLOWED, "POST": only(CONDITION_CLOSERS, 302)},
     "linked-system-edit": {"GET": only(PILOT_EDITORS, 200), "POST": only(PILOT_EDITORS, 302)},
     "check-edit": {"GET": only(PILOT_EDITORS, 200), "POST": only(PILOT_EDITORS, 302)},
+    # Reports: every member reads a pilot's reports, asks for one and downloads it (the portfolio
+    # is the outsider's own organisation's); a status line without htmx leads back to its list.
+    "pilot-reports": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "pilot-report-new": {"GET": NOT_ALLOWED, "POST": only(MEMBERS, 302)},
+    "portfolio-report": {"GET": only(MEMBERS, 200, outsider=200), "POST": NOT_ALLOWED},
+    "portfolio-report-new": {"GET": NOT_ALLOWED, "POST": only(MEMBERS, 302, outsider=302)},
+    "report-status": {"GET": only(MEMBERS, 302), "POST": NOT_ALLOWED},
+    "report-download": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
     # Frameworks: every member reads them (the outsider sees their own organisation's list);
     # the editor and the members page are for administrators only.
     "framework-list": {"GET": only(MEMBERS, 200, outsider=200), "POST": NOT_ALLOWED},
@@ -448,6 +460,10 @@ URL_ARGS: dict[str, Args] = {
     "condition-status": lambda w, a: {"pk": w.condition.pk},
     "linked-system-edit": lambda w, a: {"pk": w.check.linked_system_id},
     "check-edit": lambda w, a: {"pk": w.check.pk},
+    "pilot-reports": lambda w, a: {"pk": w.pilot.pk},
+    "pilot-report-new": lambda w, a: {"pk": w.pilot.pk},
+    "report-status": lambda w, a: {"pk": _done_report(w).pk},
+    "report-download": lambda w, a: {"pk": _done_report(w).pk},
     "framework-detail": lambda w, a: {"pk": w.published.pk},
     "framework-copy": lambda w, a: {"pk": w.copyable.pk},
     "framework-publish": lambda w, a: {"pk": w.draft.pk},
@@ -466,6 +482,25 @@ URL_ARGS: dict[str, Args] = {
         "token": default_token_generator.make_token(w.spare),
     },
 }
+
+
+def _done_report(w: World) -> Report:
+    """A finished report of the pilot under test (made once; rendering is not what is asked here)."""
+    found = Report.objects.filter(pilot=w.pilot, status=ReportStatus.DONE).first()
+    if found is not None:
+        return found
+    content = b"%PDF-1.7 matrix"
+    name = default_storage.save("reports/matrix/report.pdf", ContentFile(content))
+    return Report.objects.create(
+        organisation=w.org,
+        pilot=w.pilot,
+        kind=ReportKind.PILOT,
+        status=ReportStatus.DONE,
+        requested_at=timezone.now(),
+        file=name,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+    )
 
 
 def _response_data(w: World, actor: str) -> dict[str, Any]:
@@ -515,6 +550,7 @@ POST_DATA: dict[str, Args] = {
         "technical_owner": w.people["owner"].pk,
     },
     "pilot-stage": lambda w, a: {"stage": "paused"},
+    "pilot-report-new": lambda w, a: {"kind": "pilot"},
     "meeting-new": lambda w, a: {
         "scheduled_at": (timezone.localtime() + dt.timedelta(days=5)).strftime("%Y-%m-%dT10:00"),
         "duration_minutes": "60",

@@ -29,6 +29,7 @@ SERVICE_MODULES = [
     "assessments.pilots.services",
     "assessments.evidence.services",
     "assessments.reviews.services",
+    "assessments.reports.services",
 ]
 # Helpers that are not writes of their own: audit_record *is* the event; the rest
 # build its payload. audit_chain_start runs inside organisation_create.
@@ -61,6 +62,8 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     from assessments.frameworks import services as fw
     from assessments.organisations import services as orgs
     from assessments.pilots import services as pilots
+    from assessments.reports import services as reports
+    from assessments.reports.models import Report
 
     system, owner, admin = ctx["system"], ctx["owner"], ctx["admin"]
     org, framework, users = ctx["org"], ctx["framework"], ctx["users"]
@@ -187,6 +190,10 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "assessment_move": lambda: pilots.assessment_move(
             assessment=response().assessment, framework=framework_current(organisation=org), actor=owner
         ),
+        "report_request": lambda: reports.report_request(
+            kind="pilot", pilot=response().assessment.pilot, actor=Actor.for_user(users["viewer"])
+        ),
+        "report_render_execute": lambda: reports.report_render_execute(report_id=Report.objects.get().pk),
     }
 
 
@@ -287,6 +294,8 @@ ORDER = [
     "criterion_delete",
     "framework_publish",
     "assessment_move",
+    "report_request",
+    "report_render_execute",
 ]  # fmt: skip
 
 
@@ -403,7 +412,7 @@ def test_a_composite_records_one_event_per_row_it_creates(ctx, service, case):
 
 # --- the admin: no domain write may go around the services -----------------------------
 
-DOMAIN_APPS = {"organisations", "frameworks", "pilots", "audit", "evidence", "reviews"}
+DOMAIN_APPS = {"organisations", "frameworks", "pilots", "audit", "evidence", "reviews", "reports"}
 
 
 def _domain_admins():
