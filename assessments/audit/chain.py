@@ -7,6 +7,7 @@ one file and check an export on their own machine:
 
     python verify_audit_export.py events.jsonl --organisation SLUG \
         --anchor-dir checkpoints/ --trusted-key HEX [--files-dir media/]
+    python verify_audit_export.py --dossier dossier.zip [--trusted-key HEX]
 
 Checkpoints are accepted only when signed by a key given with ``--trusted-key``
 (repeatable; ``--trusted-key-id`` is the older spelling).
@@ -19,16 +20,18 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 GENESIS_HASH = "0" * 64
 CHECKPOINT_FORMAT_V1 = "preflight-audit-checkpoint/1"
@@ -54,6 +57,12 @@ CHECKPOINT_FIELDS_V1 = ("organisation", "sequence", "head_hash", "signed_at", "k
 CHECKPOINT_FIELDS = (*CHECKPOINT_FIELDS_V1, "first_sequence", "event_hashes")
 SIGNED_FIELDS = {CHECKPOINT_FORMAT_V1: CHECKPOINT_FIELDS_V1, CHECKPOINT_FORMAT: CHECKPOINT_FIELDS}
 KEY_ID = re.compile(r"[0-9a-f]{64}")
+# Export format 2: a header line, then each event's canonical bytes exactly as hashed.
+EXPORT_FORMAT = "preflight-audit-export/2"
+DOSSIER_FORMAT = "preflight-dossier/1"
+# Signed before the manifest's bytes, so a manifest signature can never pass for a checkpoint's.
+DOSSIER_SIGNED_PREFIX = b"preflight-dossier-manifest/1\n"
+EXPORT_CHUNK = 1 << 20  # bytes read at a time: bounds memory, keeps a chunk's lines in cache
 
 
 # --- canonical encoding -----------------------------------------------------
@@ -127,7 +136,7 @@ def key_ids_parse(values: Iterable[str]) -> frozenset[str]:
 # --- verification -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Problem:
     sequence: int | None
     kind: str
@@ -138,7 +147,7 @@ class Problem:
         return f"{where}: {self.kind}: {self.detail}"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class VerifyResult:
     events_checked: int
     files_checked: int
@@ -286,8 +295,68 @@ class _Checkpoints:
         return None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Verified:
+    """A run of export lines already checked in bulk: hashed as stored, linked, in sequence."""
+
+    first: int
+    prev: str
+    count: int
+    hashes: str  # the lines' SHA-256s, hex, concatenated
+    evidence: dict[int, dict[str, Any]]  # offset -> parsed evidence.added event
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unreadable:
+    """An export line that is not a JSON object."""
+
+    detail: str
+
+
+def _claim_problem(signed: _Checkpoints, sequence: int, computed: str) -> Problem | None:
+    for digest, at in signed.claims.pop(sequence, ()):
+        if digest != computed:
+            return Problem(
+                sequence,
+                "hash mismatch",
+                f"the chain was rewritten after the signed checkpoint #{at}: "
+                "this event's hash is not the one it signed",
+            )
+    return None
+
+
+def _evidence_file(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    changes = record.get("changes") or {}
+    if not isinstance(changes, dict):
+        return None, None
+    name = (changes.get("file") or [None, None])[1]
+    digest = (changes.get("sha256") or [None, None])[1]
+    return (name, digest) if isinstance(name, str) and isinstance(digest, str) and name and digest else (None, None)
+
+
+def _file_problem(
+    record: dict[str, Any],
+    sequence: int,
+    file_hasher: FileHasher | None,
+    files_seen: dict[str, tuple[int, str]] | None,
+) -> Problem | None:
+    name, digest = _evidence_file(record)
+    if name is None or digest is None:
+        return None
+    if files_seen is not None:
+        files_seen[name] = (sequence, digest)
+    if file_hasher is None:
+        return None
+    actual = file_hasher(name)
+    if actual is None:
+        return Problem(sequence, "missing file", f"{name} is not in storage")
+    if actual != digest:
+        return Problem(sequence, "file hash mismatch", f"{name} no longer has the hash recorded")
+    return None
+
+
 def verify_records(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[dict[str, Any] | _Verified | _Unreadable],
     *,
     organisation: str | None = None,
     checkpoints: Iterable[dict[str, Any]] = (),
@@ -295,6 +364,7 @@ def verify_records(
     file_hasher: FileHasher | None = None,
     start_sequence: int = 1,
     start_hash: str = GENESIS_HASH,
+    files_seen: dict[str, tuple[int, str]] | None = None,
 ) -> VerifyResult:
     """Walk records in sequence order, stopping at the first problem. Constant memory.
 
@@ -302,6 +372,10 @@ def verify_records(
     not only the newest: its signature and key, and each event hash it signed.
     ``start_sequence``/``start_hash`` verify only a chain's tail after a point
     already vouched for (the checkpoint job does, before it signs).
+    ``records`` may also hold ``_Verified`` runs of export lines whose hashes,
+    links and sequences were already checked in bulk (see ``export_records``).
+    ``files_seen``, when given, collects each evidence file an event recorded:
+    name -> (sequence, SHA-256).
     """
     count = files = 0
     prev_hash, expected = start_hash, start_sequence
@@ -313,6 +387,29 @@ def verify_records(
     if signed.problem:
         return result(signed.problem)
     for record in records:
+        if isinstance(record, _Unreadable):
+            return result(Problem(expected, "hash mismatch", record.detail))
+        if isinstance(record, _Verified):
+            if record.first != expected or record.prev != prev_hash:
+                return result(Problem(expected, "gap in sequence", "the export's lines are out of step"))
+            if not record.evidence and not signed.claims and signed.next_claim >= expected + record.count:
+                count += record.count
+                prev_hash, expected = record.hashes[-64:], expected + record.count
+                continue
+            for offset in range(record.count):
+                position = expected
+                computed = record.hashes[offset * 64 : offset * 64 + 64]
+                if position >= signed.next_claim and (bad := signed.load(position)):
+                    return result(bad)
+                if signed.claims and (bad := _claim_problem(signed, position, computed)):
+                    return result(bad)
+                if offset in record.evidence:
+                    if bad := _file_problem(record.evidence[offset], position, file_hasher, files_seen):
+                        return result(bad)
+                    files += file_hasher is not None and _evidence_file(record.evidence[offset])[0] is not None
+                count += 1
+                prev_hash, expected = computed, expected + 1
+            continue
         sequence = record.get("sequence")
         if organisation and record.get("organisation") != organisation:
             return result(Problem(sequence, "wrong organisation", f"event belongs to {record.get('organisation')!r}"))
@@ -337,28 +434,12 @@ def verify_records(
             return result(Problem(sequence, "hash mismatch", "the event's content does not match its hash"))
         if sequence >= signed.next_claim and (bad := signed.load(sequence)):
             return result(bad)
-        if signed.claims:
-            for digest, at in signed.claims.pop(sequence, ()):
-                if digest != computed:
-                    return result(
-                        Problem(
-                            sequence,
-                            "hash mismatch",
-                            f"the chain was rewritten after the signed checkpoint #{at}: "
-                            "this event's hash is not the one it signed",
-                        )
-                    )
-        if file_hasher and record.get("action") == "evidence.added":
-            changes = record.get("changes") or {}
-            name = (changes.get("file") or [None, None])[1]
-            digest = (changes.get("sha256") or [None, None])[1]
-            if name and digest:
-                files += 1
-                actual = file_hasher(name)
-                if actual is None:
-                    return result(Problem(sequence, "missing file", f"{name} is not in storage"))
-                if actual != digest:
-                    return result(Problem(sequence, "file hash mismatch", f"{name} no longer has the hash recorded"))
+        if signed.claims and (bad := _claim_problem(signed, sequence, computed)):
+            return result(bad)
+        if record.get("action") == "evidence.added":
+            if bad := _file_problem(record, sequence, file_hasher, files_seen):
+                return result(bad)
+            files += file_hasher is not None and _evidence_file(record)[0] is not None
         count += 1
         prev_hash, expected = computed, expected + 1
     if bad := signed.load(1 << 62):
@@ -372,6 +453,155 @@ def verify_records(
             )
         )
     return result(None)
+
+
+def export_line(record: dict[str, Any]) -> bytes:
+    """One event line of export format 2: exactly the canonical bytes its hash is computed over."""
+    return canonical_bytes(record)
+
+
+def export_header(*, organisation: str, head_sequence: int, head_hash: str) -> bytes:
+    """The first line of export format 2: the format, the organisation and the head the file ends at."""
+    return canonical_json(
+        {"format": EXPORT_FORMAT, "organisation": organisation, "head_sequence": head_sequence, "head_hash": head_hash}
+    )
+
+
+def _line_records(lines: Iterable[bytes], first: int) -> Iterator[dict[str, Any] | _Unreadable]:
+    """Lines one by one, each a record whose ``hash`` is the SHA-256 of the line as stored.
+
+    ``verify_records`` then re-encodes the fields, so a line that is not in canonical
+    form (even one that parses to the original values) no longer matches its hash.
+    """
+    for number, line in enumerate(lines, start=first):
+        try:
+            record = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            yield _Unreadable(f"the line for event {number} is not valid JSON: {exc}")
+            return
+        if not isinstance(record, dict):
+            yield _Unreadable(f"the line for event {number} is not a JSON object")
+            return
+        record["hash"] = hashlib.sha256(line).hexdigest()
+        yield record
+
+
+def export_records(
+    handle: BinaryIO, *, organisation: str | None
+) -> Iterator[dict[str, Any] | _Verified | _Unreadable]:
+    """The event lines of a format-2 export (after its header) for ``verify_records``.
+
+    Lines are read in chunks of a few MB. A chunk is checked in bulk: every line
+    hashed as stored; the ``prev_hash`` of each line (found with one regular
+    expression over the chunk, which also requires the organisation) equal to
+    the hash of the line before; the sequence numbers of its first and last
+    lines where they must be. Inside a chunk the links pin each line to its
+    place. A chunk that passes becomes one ``_Verified``; any other chunk is
+    handed over line by line, so ``verify_records`` finds and names the problem
+    exactly as it does for the database.
+    """
+    sha256, hexdigest = hashlib.sha256, type(hashlib.sha256()).hexdigest
+    member = b',"organisation":' + json.dumps(organisation, ensure_ascii=False).encode() if organisation else b""
+    links = re.compile(
+        (re.escape(member) if member else b"")
+        + rb',"pilot_id":(?:-?[0-9]+|null),"prev_hash":"(.{64})","request_id":"'
+    )
+    evidence = b'{"action":"evidence.added",'
+    prev, expected, rest = GENESIS_HASH, 1, b""
+    while True:
+        block = handle.read(EXPORT_CHUNK)
+        if block:
+            block = rest + block if rest else block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                rest = block
+                continue
+            chunk, rest = block[:cut], block[cut:]
+        elif rest:
+            chunk, rest = rest + b"\n", b""
+        else:
+            return
+        lines = chunk.split(b"\n")
+        lines.pop()
+        count = len(lines)
+        hashes = "".join(map(hexdigest, map(sha256, lines)))
+        found = links.findall(chunk)
+        if (
+            len(found) == count
+            and lines[0].endswith(b',"sequence":%d}' % expected)
+            and lines[-1].endswith(b',"sequence":%d}' % (expected + count - 1))
+            and b"".join(found) == (prev + hashes[:-64]).encode("ascii")
+        ):
+            marked: dict[int, dict[str, Any]] = {}
+            at = -1 if lines[0].startswith(evidence) else chunk.find(b"\n" + evidence)
+            while at != -1:
+                offset = chunk.count(b"\n", 0, at + 1)
+                parsed = json.loads(lines[offset])
+                marked[offset] = parsed
+                at = chunk.find(b"\n" + evidence, at + 1)
+            yield _Verified(expected, prev, count, hashes, marked)
+            prev, expected = hashes[-64:], expected + count
+            continue
+        kept = [line for line in lines if line.strip()]
+        yield from _line_records(kept, expected)
+        if kept:
+            prev, expected = sha256(kept[-1]).hexdigest(), expected + len(kept)
+
+
+def read_export(
+    source: Path | BinaryIO, *, organisation: str | None
+) -> tuple[dict[str, Any] | None, Iterator[Any]]:
+    """An export's header (None for format 1) and its records, streamed, for ``verify_records``.
+
+    Format 1 (every line a JSON object of the hashed fields and ``hash``) is still read:
+    its lines are parsed and re-encoded, as before.
+    """
+    handle: BinaryIO = source.open("rb") if isinstance(source, Path) else source
+    first = handle.readline()
+    if first.startswith(b'{"format":'):
+        try:
+            header = json.loads(first)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            header = None
+        if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+            handle.close()
+            raise ValueError(f"the export's first line is not a known header: {first[:80]!r}")
+
+        def events() -> Iterator[Any]:
+            with handle:
+                yield from export_records(handle, organisation=organisation)
+
+        return header, events()
+
+    def legacy() -> Iterator[Any]:
+        with handle:
+            for line in itertools.chain([first], handle):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    yield _Unreadable(f"a line is not valid JSON: {exc}")
+                    return
+
+    return None, legacy()
+
+
+def header_problem(header: dict[str, Any] | None, result: VerifyResult, *, organisation: str | None) -> Problem | None:
+    """Whether a format-2 export ends where its header says (catches a changed or cut last event)."""
+    if header is None or not result.ok:
+        return None
+    if organisation and header.get("organisation") != organisation:
+        return Problem(None, "wrong organisation", f"the export is of {header.get('organisation')!r}")
+    if (header.get("head_sequence"), header.get("head_hash")) != (result.head_sequence, result.head_hash):
+        return Problem(
+            result.head_sequence,
+            "hash mismatch",
+            f"the export's header says it ends at event {header.get('head_sequence')} with hash "
+            f"{str(header.get('head_hash'))[:16]}…, its events end at {result.head_sequence} with "
+            f"{result.head_hash[:16]}…: the last event was changed, or events were cut off or added",
+        )
+    return None
 
 
 def sha256_file(path: Path) -> str | None:
@@ -401,9 +631,219 @@ def checkpoints_read(paths: Iterable[Path], *, organisation: str | None) -> list
     return sorted(found, key=lambda c: (c.get("sequence", 0), str(c.get("signed_at", ""))))
 
 
+# --- the auditor's dossier -------------------------------------------------------
+
+
+class _Members:
+    """The files of a dossier, from its zip or from the folder it was unpacked into."""
+
+    def __init__(self, path: Path) -> None:
+        self._folder = path if path.is_dir() else None
+        self._zip = None if self._folder else zipfile.ZipFile(path)
+
+    def names(self) -> list[str]:
+        if self._folder is not None:
+            return sorted(p.relative_to(self._folder).as_posix() for p in self._folder.rglob("*") if p.is_file())
+        assert self._zip is not None
+        return sorted(info.filename for info in self._zip.infolist() if not info.is_dir())
+
+    def open(self, name: str) -> BinaryIO | None:
+        try:
+            if self._folder is not None:
+                return (self._folder / name).open("rb")
+            assert self._zip is not None
+            return self._zip.open(name)  # type: ignore[return-value]
+        except (KeyError, OSError):
+            return None
+
+    def read(self, name: str) -> bytes | None:
+        handle = self.open(name)
+        if handle is None:
+            return None
+        with handle:
+            return handle.read()
+
+    def sha256(self, name: str) -> str | None:
+        handle = self.open(name)
+        if handle is None:
+            return None
+        digest = hashlib.sha256()
+        with handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+def _short(digest: object) -> str:
+    return f"{str(digest)[:16]}…"
+
+
+def _dossier_keys(members: _Members, problems: list[str]) -> tuple[Any, str | None, dict[str, Any] | None]:
+    """The public key (and its id) and the checkpoint, noting what is wrong with them."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    public, pem_id, checkpoint = None, None, None
+    pem = members.read("public_key.pem")
+    try:
+        loaded = serialization.load_pem_public_key(pem or b"")
+    except ValueError:
+        loaded = None
+    if isinstance(loaded, Ed25519PublicKey):
+        public = loaded
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        pem_id = hashlib.sha256(raw).hexdigest()
+    else:
+        problems.append("public_key.pem: missing or not an Ed25519 public key")
+    try:
+        data = json.loads(members.read("checkpoint.json") or b"")
+        checkpoint = data if isinstance(data, dict) else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        checkpoint = None
+    if checkpoint is None:
+        problems.append("checkpoint.json: missing or not a JSON object")
+    elif pem_id is not None and checkpoint.get("key_id") != pem_id:
+        problems.append(
+            f"public_key.pem: swapped: its key id is {_short(pem_id)}, but checkpoint.json was signed by "
+            f"{_short(checkpoint.get('key_id'))}"
+        )
+    return public, pem_id, checkpoint
+
+
+def verify_dossier(path: Path, *, trusted_key_ids: Collection[str] = frozenset()) -> tuple[list[str], str]:
+    """Check a dossier (zip or unpacked folder): (what is wrong, one per line; a summary).
+
+    Without ``trusted_key_ids`` the key shipped in the dossier is trusted, which shows
+    the dossier is intact and self-consistent, not who made it: the summary says so.
+    """
+    from cryptography.exceptions import InvalidSignature
+
+    problems: list[str] = []
+    try:
+        members = _Members(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        return [f"{path}: cannot be read as a dossier: {exc}"], ""
+    public, pem_id, checkpoint = _dossier_keys(members, problems)
+    trusted = frozenset(trusted_key_ids) or frozenset([pem_id] if pem_id else [])
+    if checkpoint is not None and (bad := checkpoint_problem(checkpoint, trusted_key_ids=trusted)):
+        problems.append(f"checkpoint.json: {bad.kind}: {bad.detail}")
+        checkpoint_ok = False
+    else:
+        checkpoint_ok = checkpoint is not None
+
+    manifest_bytes = members.read("manifest.json")
+    try:
+        manifest = json.loads(manifest_bytes or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != DOSSIER_FORMAT:
+        problems.append("manifest.json: missing or not a Preflight dossier manifest")
+        return problems, ""
+    assert manifest_bytes is not None
+    try:
+        signature = base64.b64decode(members.read("manifest.sig") or b"", validate=False)
+        if public is None:
+            raise InvalidSignature
+        public.verify(signature, DOSSIER_SIGNED_PREFIX + manifest_bytes)
+    except (InvalidSignature, ValueError):
+        problems.append("manifest.json: altered: its signature (manifest.sig) does not verify with public_key.pem")
+    else:
+        if pem_id not in trusted:
+            problems.append(f"manifest.sig: signed by key {_short(pem_id)}, which is not trusted")
+
+    organisation = str(manifest.get("organisation", ""))
+    if checkpoint is not None and checkpoint.get("organisation") != organisation:
+        problems.append(
+            f"checkpoint.json: it is for {checkpoint.get('organisation')!r}, the dossier for {organisation!r}"
+        )
+    seen: dict[str, tuple[int, str]] = {}
+    handle = members.open("events.jsonl")
+    result = None
+    if handle is None:
+        problems.append("events.jsonl: missing")
+    else:
+        try:
+            header, records = read_export(handle, organisation=organisation)
+        except ValueError as exc:
+            problems.append(f"events.jsonl: {exc}")
+        else:
+            result = verify_records(
+                records,
+                organisation=organisation,
+                checkpoints=[checkpoint] if checkpoint_ok and checkpoint else [],
+                trusted_key_ids=trusted,
+                files_seen=seen,
+            )
+            problem = result.problem or header_problem(header, result, organisation=organisation)
+            if problem:
+                problems.append(f"events.jsonl: {problem}")
+            expected = manifest.get("events") or {}
+            if not problem and (result.head_sequence, result.head_hash) != (
+                expected.get("head_sequence"),
+                expected.get("head_hash"),
+            ):
+                problems.append(
+                    f"events.jsonl: ends at event {result.head_sequence} ({_short(result.head_hash)}), the manifest "
+                    f"says {expected.get('head_sequence')} ({_short(expected.get('head_hash'))})"
+                )
+
+    listed = {"manifest.json", "manifest.sig"}
+    for name, digest in sorted((manifest.get("files") or {}).items()):
+        listed.add(name)
+        actual = members.sha256(name)
+        if actual is None:
+            problems.append(f"{name}: missing")
+        elif actual != digest:
+            problems.append(f"{name}: altered: its SHA-256 is {_short(actual)}, the manifest lists {_short(digest)}")
+    included = 0
+    for entry in manifest.get("evidence") or []:
+        label = f"evidence {entry.get('title')!r} ({entry.get('kind')} #{entry.get('id')})"
+        where = entry.get("path")
+        if where:
+            listed.add(where)
+            actual = members.sha256(where)
+            if actual is None:
+                problems.append(f"{where}: missing ({label})")
+            elif actual != entry.get("sha256"):
+                problems.append(
+                    f"{where}: altered ({label}): its SHA-256 is {_short(actual)}, "
+                    f"the manifest lists {_short(entry.get('sha256'))}"
+                )
+            else:
+                included += 1
+        recorded = seen.get(str(entry.get("stored_name")))
+        if recorded and recorded[1] != entry.get("recorded_sha256"):
+            problems.append(
+                f"manifest.json: {label} lists SHA-256 {_short(entry.get('recorded_sha256'))}, "
+                f"but event {recorded[0]} recorded {_short(recorded[1])} when the file was added"
+            )
+        if entry.get("sha256") != entry.get("recorded_sha256"):
+            problems.append(f"{where or entry.get('stored_name')}: {label}: {entry.get('note') or 'hash differs'}")
+    problems.extend(
+        f"{name}: not listed in the manifest (added to the dossier?)" for name in members.names() if name not in listed
+    )
+
+    pilot = manifest.get("pilot") or {}
+    trust = (
+        f"key {pem_id} (trusted: given with --trusted-key)"
+        if trusted_key_ids
+        else f"key {pem_id}: taken from the dossier; compare it with the organisation's published key id "
+        "(or pass --trusted-key)"
+    )
+    summary = (
+        f"dossier for pilot {pilot.get('name')!r} of {organisation}: "
+        f"{result.events_checked if result else 0} events to #{result.head_sequence if result else 0}, "
+        f"checkpoint #{(checkpoint or {}).get('sequence')} signed {(checkpoint or {}).get('signed_at')}, "
+        f"{len(manifest.get('files') or {})} files, {included} evidence files included and "
+        f"{len(manifest.get('evidence') or []) - included} listed; {trust}"
+    )
+    return problems, summary
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Verify a Preflight audit export (events.jsonl).")
-    parser.add_argument("events", type=Path)
+    parser = argparse.ArgumentParser(description="Verify a Preflight audit export (events.jsonl) or dossier.")
+    parser.add_argument("events", type=Path, nargs="?")
+    parser.add_argument("--dossier", type=Path, help="an auditor's dossier (zip, or the folder it was unpacked into)")
     parser.add_argument(
         "--checkpoint", type=Path, action="append", default=[], help="a signed checkpoint JSON file (repeatable)"
     )
@@ -426,18 +866,35 @@ def main(argv: list[str] | None = None) -> int:
         trusted = key_ids_parse(args.trusted_keys)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.dossier:
+        problems, summary = verify_dossier(args.dossier, trusted_key_ids=trusted)
+        if problems:
+            print(f"BROKEN: {len(problems)} problem(s) in {args.dossier}:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+        print(f"OK: {summary}")
+        return 0
+    if args.events is None:
+        parser.error("give an export file (events.jsonl) or --dossier")
     paths = list(args.checkpoint)
     if args.anchor_dir:
         paths += sorted(args.anchor_dir.glob("*.json"))
     checkpoints = checkpoints_read(paths, organisation=args.organisation)
     hasher = (lambda name: sha256_file(args.files_dir / name)) if args.files_dir else None
+    try:
+        header, records = read_export(args.events, organisation=args.organisation)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     result = verify_records(
-        read_jsonl(args.events),
+        records,
         organisation=args.organisation,
         checkpoints=checkpoints,
         trusted_key_ids=trusted,
         file_hasher=hasher,
     )
+    if header_bad := header_problem(header, result, organisation=args.organisation):
+        result = dataclasses.replace(result, problem=header_bad)
     if result.ok:
         print(
             f"OK: {result.events_checked} events, {result.files_checked} files, "

@@ -25,11 +25,14 @@ from django.utils import timezone
 
 from assessments.audit.anchor import Anchored, anchored_checkpoints
 from assessments.audit.chain import (
+    GENESIS_HASH,
     HASHED_FIELDS,
     Problem,
     VerifyResult,
     checkpoint_message,
     checkpoint_problem,
+    export_header,
+    export_line,
     format_datetime,
     key_ids_parse,
     verify_records,
@@ -350,12 +353,23 @@ def audit_verify_tail(*, organisation: Organisation) -> VerifyResult:
     return result
 
 
-def audit_export(*, organisation: Organisation, out: IO[str]) -> int:
-    """Write the chain as JSON Lines (every hashed field plus ``hash``); returns the count."""
+def audit_export(*, organisation: Organisation, out: IO[bytes], through: int | None = None) -> int:
+    """Write the chain up to ``through`` (default: the head now) in export format 2; returns the count.
+
+    The first line is a header (format, organisation, the head the file ends at);
+    each further line is exactly an event's canonical bytes, which the verifier
+    hashes as stored (README, "Verifying").
+    """
+    events = AuditEvent.objects.filter(organisation=organisation)
+    if through is not None:
+        events = events.filter(sequence__lte=through)
+    head = events.order_by("-sequence").values_list("sequence", "hash").first() or (0, GENESIS_HASH)
+    out.write(export_header(organisation=organisation.slug, head_sequence=head[0], head_hash=head[1]) + b"\n")
     count = 0
     for record in event_records(organisation=organisation):
-        out.write(json.dumps(record, sort_keys=True, ensure_ascii=False))
-        out.write("\n")
+        if record["sequence"] > head[0]:
+            break
+        out.write(export_line(record) + b"\n")
         count += 1
     return count
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 from decimal import Decimal
@@ -194,7 +195,7 @@ def test_a_checkpoint_with_a_bad_signature_is_refused(busy_org, signing_key):
 def test_the_standalone_verifier_agrees_with_the_app(busy_org, signing_key, tmp_path, settings):
     checkpoint = checkpoint_create(organisation=busy_org)
     export = tmp_path / "events.jsonl"
-    with export.open("w", encoding="utf-8") as handle:
+    with export.open("wb") as handle:
         count = audit_export(organisation=busy_org, out=handle)
     cp_file = tmp_path / "cp.json"
     cp_file.write_text(json.dumps(checkpoint.payload), encoding="utf-8")
@@ -210,17 +211,52 @@ def test_the_standalone_verifier_agrees_with_the_app(busy_org, signing_key, tmp_
         checkpoint.key_id,
     ]
     assert chain.main(args) == 0
-    # Each exported line hashes to what the database stored.
-    for line in export.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        assert chain.event_hash(record) == record["hash"]
+    # After the header, each line is exactly the canonical bytes the database's hash covers.
+    header, *lines = export.read_bytes().splitlines()
+    assert json.loads(header)["head_sequence"] == count
+    stored = list(AuditEvent.objects.filter(organisation=busy_org).order_by("sequence").values_list("hash", flat=True))
+    assert [hashlib.sha256(line).hexdigest() for line in lines] == stored
+    assert [chain.event_hash(json.loads(line)) for line in lines] == stored
     assert count == AuditEvent.objects.filter(organisation=busy_org).count()
-    lines = export.read_text(encoding="utf-8").splitlines()
     record = json.loads(lines[2])
     record["changes"] = {"tampered": [None, True]}
-    lines[2] = json.dumps(record)
-    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines[2] = json.dumps(record).encode()
+    export.write_bytes(b"\n".join([header, *lines]) + b"\n")
     assert chain.main(args) == 1
+
+
+def test_an_export_line_rewritten_with_the_same_values_fails(busy_org, tmp_path):
+    """Hashed as stored: the same values spelled differently (here, with a space) are different bytes."""
+    export = tmp_path / "events.jsonl"
+    with export.open("wb") as handle:
+        audit_export(organisation=busy_org, out=handle)
+    header, *lines = export.read_bytes().splitlines()
+    spaced = lines[3].replace(b'{"action":"', b'{"action": "', 1)
+    assert spaced != lines[3] and json.loads(spaced) == json.loads(lines[3])
+    lines[3] = spaced
+    export.write_bytes(b"\n".join([header, *lines]) + b"\n")
+    _, records = chain.read_export(export, organisation=busy_org.slug)
+    result = chain.verify_records(records, organisation=busy_org.slug)
+    assert (result.problem.sequence, result.problem.kind) == (4, "hash mismatch")
+
+
+def test_an_older_export_still_verifies(busy_org, tmp_path):
+    """Format 1: every line a JSON object of the hashed fields plus hash, re-encoded by the verifier."""
+    from assessments.audit.verify import event_records
+
+    export = tmp_path / "old.jsonl"
+    export.write_text(
+        "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in event_records(organisation=busy_org)),
+        encoding="utf-8",
+    )
+    assert chain.main([str(export), "--organisation", busy_org.slug]) == 0
+    lines = export.read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[4].replace('"action": "', '"action": "x')
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    header, records = chain.read_export(export, organisation=busy_org.slug)
+    assert header is None
+    result = chain.verify_records(records, organisation=busy_org.slug)
+    assert (result.problem.sequence, result.problem.kind) == (5, "hash mismatch")
 
 
 def test_audit_verify_command_exit_codes(busy_org, capsys):

@@ -159,7 +159,7 @@ def test_the_standalone_verifier_pins_trusted_keys(busy_org, signing_key, tmp_pa
     foreign = {**ours.payload, "key_id": key_id(other.public_key()), "public_key": public_key_b64(other.public_key())}
     foreign["signature"] = base64.b64encode(other.sign(chain.checkpoint_message(foreign))).decode()
     export = tmp_path / "events.jsonl"
-    with export.open("w", encoding="utf-8") as handle:
+    with export.open("wb") as handle:
         audit_export(organisation=busy_org, out=handle)
     (tmp_path / "ours.json").write_text(json.dumps(ours.payload))
     (tmp_path / "foreign.json").write_text(json.dumps(foreign))

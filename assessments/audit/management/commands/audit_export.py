@@ -22,6 +22,6 @@ class Command(BaseCommand):
         organisation = Organisation.objects.filter(slug=options["org"]).first()
         if organisation is None:
             raise CommandError(f"No organisation with slug '{options['org']}'.")
-        with options["out"].open("w", encoding="utf-8") as handle:
+        with options["out"].open("wb") as handle:
             count = audit_export(organisation=organisation, out=handle)
         self.stdout.write(f"Wrote {count} events to {options['out']}")
