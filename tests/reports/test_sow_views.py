@@ -168,3 +168,34 @@ def test_the_command_writes_each_format_by_id_or_slug(pilot, tmp_path):
     assert md.read_text().startswith("# Production-readiness definition: Claims triage")
     with pytest.raises(CommandError, match="No pilot"):
         call_command("sow_render", "--pilot", "nope", "--format", "md", "--out", str(md))
+
+
+def test_the_editor_opens_with_the_saved_text_and_its_version(client, users, pilot, owner_actor):
+    client.force_login(users["owner"])
+    blank = client.get(reverse("sow-edit", args=[pilot.pk]))
+    assert blank.status_code == 200
+    assert 'name="version" value="0"' in blank.content.decode()
+    sow_text_update(pilot=pilot, actor=owner_actor, preamble="<b>Saved</b>", scope="", expected_version=0)
+    page = client.get(reverse("sow-edit", args=[pilot.pk])).content.decode()
+    assert 'name="version" value="1"' in page
+    assert "&lt;b&gt;Saved&lt;/b&gt;</textarea>" in page
+
+
+def test_the_command_makes_a_pdf_and_asks_which_organisation_when_a_slug_is_shared(
+    pilot, other_org, framework, default_spec, tmp_path
+):
+    from assessments.audit.context import Actor
+    from assessments.frameworks.services import framework_load
+
+    out = tmp_path / "sow.pdf"
+    call_command("sow_render", "--pilot", pilot.slug, "--format", "pdf", "--out", str(out), stderr=io.StringIO())
+    assert out.read_bytes().startswith(b"%PDF")
+    system = Actor.system("test")
+    framework_load(organisation=other_org, spec=default_spec, actor=system)
+    pilot_create(organisation=other_org, actor=system, name="Claims triage")
+    with pytest.raises(CommandError, match="--org"):
+        call_command("sow_render", "--pilot", pilot.slug, "--format", "md", "--out", str(out))
+    call_command(
+        "sow_render", "--pilot", pilot.slug, "--org", "globex", "--format", "md", "--out", str(out), stderr=io.StringIO()
+    )
+    assert out.read_text().startswith("# Production-readiness definition: Claims triage")
