@@ -486,9 +486,7 @@ def _line_records(lines: Iterable[bytes], first: int) -> Iterator[dict[str, Any]
         yield record
 
 
-def export_records(
-    handle: BinaryIO, *, organisation: str | None
-) -> Iterator[dict[str, Any] | _Verified | _Unreadable]:
+def export_records(handle: BinaryIO, *, organisation: str | None) -> Iterator[dict[str, Any] | _Verified | _Unreadable]:
     """The event lines of a format-2 export (after its header) for ``verify_records``.
 
     Lines are read in chunks of a few MB. A chunk is checked in bulk: every line
@@ -503,8 +501,7 @@ def export_records(
     sha256, hexdigest = hashlib.sha256, type(hashlib.sha256()).hexdigest
     member = b',"organisation":' + json.dumps(organisation, ensure_ascii=False).encode() if organisation else b""
     links = re.compile(
-        (re.escape(member) if member else b"")
-        + rb',"pilot_id":(?:-?[0-9]+|null),"prev_hash":"(.{64})","request_id":"'
+        (re.escape(member) if member else b"") + rb',"pilot_id":(?:-?[0-9]+|null),"prev_hash":"(.{64})","request_id":"'
     )
     evidence = b'{"action":"evidence.added",'
     prev, expected, rest = GENESIS_HASH, 1, b""
@@ -548,9 +545,7 @@ def export_records(
             prev, expected = sha256(kept[-1]).hexdigest(), expected + len(kept)
 
 
-def read_export(
-    source: Path | BinaryIO, *, organisation: str | None
-) -> tuple[dict[str, Any] | None, Iterator[Any]]:
+def read_export(source: Path | BinaryIO, *, organisation: str | None) -> tuple[dict[str, Any] | None, Iterator[Any]]:
     """An export's header (None for format 1) and its records, streamed, for ``verify_records``.
 
     Format 1 (every line a JSON object of the hashed fields and ``hash``) is still read:
