@@ -195,7 +195,6 @@ def test_the_command_makes_a_pdf_and_asks_which_organisation_when_a_slug_is_shar
     pilot_create(organisation=other_org, actor=system, name="Claims triage")
     with pytest.raises(CommandError, match="--org"):
         call_command("sow_render", "--pilot", pilot.slug, "--format", "md", "--out", str(out))
-    call_command(
-        "sow_render", "--pilot", pilot.slug, "--org", "globex", "--format", "md", "--out", str(out), stderr=io.StringIO()
-    )
+    args = ["--pilot", pilot.slug, "--org", "globex", "--format", "md", "--out", str(out)]
+    call_command("sow_render", *args, stderr=io.StringIO())
     assert out.read_text().startswith("# Production-readiness definition: Claims triage")
