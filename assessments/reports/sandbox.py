@@ -11,7 +11,8 @@
   ``REPORT_RENDER_TIMEOUT`` seconds of wall time and then kills it; the child also
   sets ``RLIMIT_CPU`` as a backstop and ``RLIMIT_AS`` to what it already maps plus
   ``REPORT_RENDER_MAX_MEMORY`` bytes, so a hostile document runs out of memory in
-  the child, not in the worker. Fork (not spawn) keeps WeasyPrint imported once.
+  the child, not in the worker. Fork (not spawn) keeps WeasyPrint imported, and its fonts found, once per
+  worker process.
 """
 
 from __future__ import annotations
@@ -163,6 +164,21 @@ def _child(conn: Connection, html: str, base_url: str, roots: list[Path], second
         os._exit(0)
 
 
+_warm = False
+
+
+def _warm_up() -> None:
+    """Render a constant one-line document once in this process, so fontconfig and Pango have
+    found and cached the fonts before any fork: every child then starts warm instead of paying
+    font discovery on each report. Nothing is fetched (the document has no URL)."""
+    global _warm
+    if not _warm:
+        from weasyprint import HTML
+
+        HTML(string="<p>Preflight</p>").write_pdf()
+        _warm = True
+
+
 def pdf_render(html: str, *, base_url: str | None = None) -> bytes:
     """Render ``html`` to PDF bytes inside the sandbox, or raise ``RenderError``.
 
@@ -175,7 +191,7 @@ def pdf_render(html: str, *, base_url: str | None = None) -> bytes:
     seconds = int(getattr(settings, "REPORT_RENDER_TIMEOUT", 60))
     memory = int(getattr(settings, "REPORT_RENDER_MAX_MEMORY", 1024 * 1024 * 1024))
     roots = _static_roots()
-    import weasyprint  # noqa: F401  imported in the parent so the forked child starts warm
+    _warm_up()
 
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
