@@ -295,6 +295,11 @@ if CELERY_VISIBILITY_TIMEOUT < 10:
 CELERY_TASK_TIME_LIMIT = CELERY_VISIBILITY_TIMEOUT * 3 // 5
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - max(1, CELERY_TASK_TIME_LIMIT // 6)
 JOB_RETRY_BACKOFF_MAX = CELERY_VISIBILITY_TIMEOUT // 5
+# Rendering a report (WeasyPrint, in a child process) is stopped after this many seconds,
+# always inside the job's soft limit, and may map at most this many bytes beyond what the
+# worker already maps (assessments/reports/sandbox.py).
+REPORT_RENDER_TIMEOUT = min(int(env("REPORT_RENDER_TIMEOUT", "60")), CELERY_TASK_SOFT_TIME_LIMIT - 5)
+REPORT_RENDER_MAX_MEMORY = int(env("REPORT_RENDER_MAX_MEMORY", str(1024 * 1024 * 1024)))
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL

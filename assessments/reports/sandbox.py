@@ -188,8 +188,8 @@ def pdf_render(html: str, *, base_url: str | None = None) -> bytes:
     base = base_url or BASE_URL
     if base != BASE_URL:
         raise RenderError("reports render only against the sandbox's base URL")
-    seconds = int(getattr(settings, "REPORT_RENDER_TIMEOUT", 60))
-    memory = int(getattr(settings, "REPORT_RENDER_MAX_MEMORY", 1024 * 1024 * 1024))
+    seconds = int(settings.REPORT_RENDER_TIMEOUT)
+    memory = int(settings.REPORT_RENDER_MAX_MEMORY)
     roots = _static_roots()
     _warm_up()
 

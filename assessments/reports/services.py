@@ -39,7 +39,7 @@ MAX_ATTEMPTS = 3
 
 
 def _stuck_after() -> dt.timedelta:
-    return dt.timedelta(seconds=int(getattr(settings, "REPORT_RENDER_TIMEOUT", 60)) * 2 + 60)
+    return dt.timedelta(seconds=int(settings.REPORT_RENDER_TIMEOUT) * 2 + 60)
 
 
 def _enqueue(report_id: int) -> None:
