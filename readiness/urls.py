@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("assessments.evidence.urls")),
     path("", include("assessments.reviews.urls")),
     path("", include("assessments.reports.urls")),
+    path("", include("assessments.reports.sow_urls")),
 ]
 
 handler400 = "readiness.errors.bad_request"

@@ -186,6 +186,9 @@ EXPECTED: dict[str, dict[str, Cells]] = {
     "criterion-delete": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302)},
     "members": {"GET": only(ADMINS, 200, outsider=200), "POST": NOT_ALLOWED},
     "alerts": {"GET": only(ADMINS, 200, outsider=200), "POST": only(ADMINS, 302, outsider=302)},
+    "sow": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
+    "sow-edit": {"GET": only(PILOT_EDITORS, 200), "POST": only(PILOT_EDITORS, 302)},
+    "sow-download": {"GET": only(MEMBERS, 200), "POST": NOT_ALLOWED},
     "member-invite": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302, outsider=302)},
     "member-role-grant": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302)},
     "member-role-revoke": {"GET": NOT_ALLOWED, "POST": only(ADMINS, 302)},
@@ -460,6 +463,9 @@ URL_ARGS: dict[str, Args] = {
     "condition-status": lambda w, a: {"pk": w.condition.pk},
     "linked-system-edit": lambda w, a: {"pk": w.check.linked_system_id},
     "check-edit": lambda w, a: {"pk": w.check.pk},
+    "sow": lambda w, a: {"pk": w.pilot.pk},
+    "sow-edit": lambda w, a: {"pk": w.pilot.pk},
+    "sow-download": lambda w, a: {"pk": w.pilot.pk, "fmt": "md"},
     "pilot-reports": lambda w, a: {"pk": w.pilot.pk},
     "pilot-report-new": lambda w, a: {"pk": w.pilot.pk},
     "report-status": lambda w, a: {"pk": _done_report(w).pk},
@@ -507,6 +513,12 @@ def _response_data(w: World, actor: str) -> dict[str, Any]:
     row = w.response_for(actor)
     fields = {"status": "met", "justification": "Golden set passed", "owner": row.owner_id, "version": row.version}
     return {f"r{row.pk}-{name}": value for name, value in fields.items()}
+
+
+def _sow_version(w: World) -> int:
+    from assessments.reports.models import SowText
+
+    return SowText.objects.filter(pilot=w.pilot).values_list("version", flat=True).first() or 0
 
 
 def _criterion_data(w: World, code: str) -> dict[str, Any]:
@@ -586,6 +598,8 @@ POST_DATA: dict[str, Args] = {
     "gap-edit": lambda w, a: {"name": w.gap.name, "weight": w.gap.weight, "description": "Edited"},
     "criterion-new": lambda w, a: _criterion_data(w, "ZZ-99"),
     "criterion-edit": lambda w, a: _criterion_data(w, w.criterion.code),
+    # Each actor saves over the version the last one left.
+    "sow-edit": lambda w, a: {"preamble": f"Written by {a}", "scope": "", "version": str(_sow_version(w))},
     "alerts": lambda w, a: {"action": "set", "url": "https://hooks.example.com/services/T0/B0/x"},
     "member-invite": lambda w, a: {"email": "invitee@matrix.test", "username": "invitee", "roles": ["viewer"]},
     "member-role-grant": lambda w, a: {"role": "risk"},

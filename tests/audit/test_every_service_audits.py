@@ -30,6 +30,7 @@ SERVICE_MODULES = [
     "assessments.evidence.services",
     "assessments.reviews.services",
     "assessments.reports.services",
+    "assessments.reports.sow_services",
 ]
 # Helpers that are not writes of their own: audit_record *is* the event; the rest
 # build its payload. audit_chain_start runs inside organisation_create.
@@ -63,6 +64,7 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     from assessments.organisations import services as orgs
     from assessments.pilots import services as pilots
     from assessments.reports import services as reports
+    from assessments.reports import sow_services as sow
     from assessments.reports.models import Report
 
     system, owner, admin = ctx["system"], ctx["owner"], ctx["admin"]
@@ -186,6 +188,9 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             organisation=org, actor=admin, url="https://hooks.example.com/services/T0/B0/x"
         ),
         "alert_webhook_remove": lambda: evidence.alert_webhook_remove(organisation=org, actor=admin),
+        "sow_text_update": lambda: sow.sow_text_update(
+            pilot=response().assessment.pilot, actor=owner, preamble="Ours", scope="", expected_version=0
+        ),
         **_review_invocations(ctx, response),
         "assessment_move": lambda: pilots.assessment_move(
             assessment=response().assessment, framework=framework_current(organisation=org), actor=owner
@@ -264,6 +269,7 @@ ORDER = [
     "framework_load",
     "pilot_create",
     "pilot_update",
+    "sow_text_update",
     "stop_condition_add",
     "stop_condition_update",
     "response_update",

@@ -31,7 +31,7 @@ def check(framework, users, owner_actor) -> Check:
     )  # fmt: skip
 
 
-def _sql(statement: str, *params: object) -> None:
+def _sql(statement: str, *params: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
 
