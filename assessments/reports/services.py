@@ -7,6 +7,7 @@ sentence a person can act on — never an exception for the page to show as a 50
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -29,6 +30,7 @@ from assessments.reports.models import Report, ReportKind, ReportStatus
 from assessments.reports.renderers import Rendered, RendererMissing, renderer_for
 from assessments.reports.sandbox import RenderError
 from assessments.reviews.fingerprint import fingerprint_current
+from readiness.jobs import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +203,9 @@ def _store(report: Report, rendered: Rendered, fingerprint: str) -> bool:
 def report_render_execute(*, report_id: int) -> Report | None:
     """Render one queued report (the Celery job's body). Safe to run twice: the second
     delivery finds the row claimed or finished and does nothing. Returns the row as it
-    ended, or None if it does not exist or was not ours to render."""
+    ended, or None if it does not exist or was not ours to render. A transient error
+    (``readiness.jobs.TRANSIENT_ERRORS``) puts the row back to pending and propagates, so
+    the job retries; every other error fails the row with a readable sentence."""
     report = _claim(report_id)
     if report is None:
         return None
@@ -211,6 +215,14 @@ def report_render_execute(*, report_id: int) -> Report | None:
         if not rendered.content:
             raise RenderError("The renderer produced an empty file.")
         _store(report, rendered, fingerprint)
+    except TRANSIENT_ERRORS:
+        # The database or broker is away for a moment: hand the row back and let the job's
+        # retry (with backoff) claim it again, rather than failing a report that would render.
+        with contextlib.suppress(Exception):
+            Report.objects.filter(pk=report.pk, status=ReportStatus.RUNNING, attempts=report.attempts).update(
+                status=ReportStatus.PENDING, started_at=None
+            )
+        raise
     except Exception as exc:
         logger.warning("report %s (%s) failed to render", report.pk, report.kind, exc_info=True)
         _finish_failed(report, _readable(exc))

@@ -277,3 +277,20 @@ def test_evidence_titles_appear_with_their_dates(pilot, owner_actor, tmp_path):
     text = " ".join(_text(_bytes(_render(pilot, owner_actor)), tmp_path).split())
     assert "Golden set run 42" in text
     assert "effective 3 Nov 2026" in text
+
+
+def test_a_transient_error_hands_the_row_back_for_the_retry(pilot, owner_actor, monkeypatch):
+    from django.db import OperationalError
+
+    def flaky(report: Report) -> renderers.Rendered:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setitem(renderers._REGISTRY, ReportKind.PILOT, flaky)
+    report = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
+    with pytest.raises(OperationalError):
+        report_render_execute(report_id=report.pk)
+    report.refresh_from_db()
+    assert report.status == ReportStatus.PENDING and report.attempts == 1 and not report.error
+    monkeypatch.undo()
+    done = report_render_execute(report_id=report.pk)
+    assert done is not None and done.status == ReportStatus.DONE and done.attempts == 2
