@@ -151,3 +151,32 @@ def test_the_portfolio_counts_pilots_per_stage_and_score_band(pilot, framework, 
     assert dict(context["funnel"])["Pilot"] == 2
     assert sum(n for _label, n in context["distribution"]) == 2
     assert context["pilot_count"] == 2 and context["ready_count"] == 0
+
+
+def test_the_portfolio_costs_the_same_queries_for_three_pilots_as_for_twelve(
+    users, pilot, framework, owner_actor, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = _client(users["viewer"])
+    for n in range(2):
+        pilot_create(organisation=framework.organisation, actor=owner_actor, name=f"Small {n}", risk_tier="minimal")
+    with CaptureQueriesContext(connection) as three:
+        assert client.get(reverse("portfolio-report")).status_code == 200
+    for n in range(9):
+        pilot_create(organisation=framework.organisation, actor=owner_actor, name=f"More {n}", risk_tier="high")
+    with django_assert_max_num_queries(len(three.captured_queries)):
+        assert client.get(reverse("portfolio-report")).status_code == 200
+
+
+def test_a_request_queues_the_job_only_after_commit(users, pilot, owner_actor, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    with mock.patch("assessments.reports.tasks.report_render.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            report = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
+        delay.assert_not_called()
+        for callback in callbacks:
+            callback()
+        delay.assert_called_once_with(report.pk)
