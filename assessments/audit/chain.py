@@ -783,18 +783,34 @@ def verify_dossier(path: Path, *, trusted_key_ids: Collection[str] = frozenset()
                 )
 
     listed = {"manifest.json", "manifest.sig"}
-    for name, digest in sorted((manifest.get("files") or {}).items()):
+    files = manifest.get("files") or {}
+    intact: set[str] = set()
+    at: dict[str, int] = {}  # a file's problem line, so an evidence entry can add its label
+    events_named = any(problem.startswith("events.jsonl:") for problem in problems)
+    for name, digest in sorted(files.items()):
         listed.add(name)
         actual = members.sha256(name)
         if actual is None:
+            at[name] = len(problems)
             problems.append(f"{name}: missing")
-        elif actual != digest:
+        elif actual == digest:
+            intact.add(name)
+        elif not (name == "events.jsonl" and events_named):  # the event that changed is named already
+            at[name] = len(problems)
             problems.append(f"{name}: altered: its SHA-256 is {_short(actual)}, the manifest lists {_short(digest)}")
     included = 0
     for entry in manifest.get("evidence") or []:
         label = f"evidence {entry.get('title')!r} ({entry.get('kind')} #{entry.get('id')})"
         where = entry.get("path")
-        if where:
+        if where and where in files:
+            # Its bytes were checked above; the entry must name the same hash.
+            if files[where] != entry.get("sha256"):
+                problems.append(f"manifest.json: {label}: its SHA-256 differs from the one listed for {where}")
+            elif where in intact:
+                included += 1
+            elif where in at:
+                problems[at[where]] = problems[at[where]].replace(f"{where}: ", f"{where} ({label}): ", 1)
+        elif where:
             listed.add(where)
             actual = members.sha256(where)
             if actual is None:

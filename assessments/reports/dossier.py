@@ -52,7 +52,8 @@ and the `cryptography` package (pip install cryptography); nothing needs the ser
 
     python verify_audit_export.py --dossier {zip_name} --trusted-key {key_id}
 
-(the same works on the unpacked folder). It prints OK and exits 0 when everything holds,
+({zip_name} standing for this zip, under whatever name it reached you; the same works
+on the folder it was unpacked into). It prints OK and exits 0 when everything holds,
 or names each file, event or entry that changed and exits 1.
 
 What it checks:

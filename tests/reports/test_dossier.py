@@ -191,7 +191,7 @@ TAMPERING: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         _edit_manifest_hash,
         ["manifest.json: altered", "evidence 'Eval big.csv'", "recorded"],
     ),
-    "an included file": (_edit_file, ["run.csv: altered (evidence 'Eval run.csv'"]),
+    "an included file": (_edit_file, ["run.csv (evidence 'Eval run.csv' (pilot evidence #", "): altered: its SHA-256"]),
     "the report": (_edit_report, ["report.pdf: altered"]),
     "the checkpoint signature": (_edit_signature, ["checkpoint.json: bad checkpoint signature"]),
     "a swapped public key": (_swap_key, ["public_key.pem: swapped"]),
