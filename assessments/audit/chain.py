@@ -10,7 +10,13 @@ one file and check an export on their own machine:
     python verify_audit_export.py --dossier dossier.zip [--trusted-key HEX]
 
 Checkpoints are accepted only when signed by a key given with ``--trusted-key``
-(repeatable; ``--trusted-key-id`` is the older spelling).
+(repeatable; ``--trusted-key-id`` is the older spelling). A dossier without
+``--trusted-key`` is checked against the key it ships, and the output says so.
+
+An export in format 2 (a header line, then each event's canonical bytes) is
+hashed as stored; an older export (format 1, one JSON object per event with its
+``hash``) is parsed and re-encoded, as before. The file is over 800 lines on
+purpose: it is the one file an auditor needs.
 
 The app verifies its database with the same functions. The encoding is
 specified in the README ("Audit trail"); keep the two in step.
@@ -486,7 +492,31 @@ def _line_records(lines: Iterable[bytes], first: int) -> Iterator[dict[str, Any]
         yield record
 
 
-def export_records(handle: BinaryIO, *, organisation: str | None) -> Iterator[dict[str, Any] | _Verified | _Unreadable]:
+def _evidence_lines(chunk: bytes, lines: list[bytes]) -> dict[int, dict[str, Any]] | None:
+    """The ``evidence.added`` events among a chunk's lines, by offset; None if one does not parse."""
+    marker = b'{"action":"evidence.added",'
+    found: dict[int, dict[str, Any]] = {}
+    offsets = [0] if lines[0].startswith(marker) else []
+    offset, seen_to, at = 0, 0, chunk.find(b"\n" + marker)
+    while at != -1:
+        offset += chunk.count(b"\n", seen_to, at + 1)
+        seen_to = at + 1
+        offsets.append(offset)
+        at = chunk.find(b"\n" + marker, seen_to)
+    for offset in offsets:
+        try:
+            record = json.loads(lines[offset])
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(record, dict):
+            return None
+        found[offset] = record
+    return found
+
+
+def export_records(
+    handle: BinaryIO, *, organisation: str | None, evidence_files: bool = True
+) -> Iterator[dict[str, Any] | _Verified | _Unreadable]:
     """The event lines of a format-2 export (after its header) for ``verify_records``.
 
     Lines are read in chunks of a few MB. A chunk is checked in bulk: every line
@@ -494,7 +524,8 @@ def export_records(handle: BinaryIO, *, organisation: str | None) -> Iterator[di
     expression over the chunk, which also requires the organisation) equal to
     the hash of the line before; the sequence numbers of its first and last
     lines where they must be. Inside a chunk the links pin each line to its
-    place. A chunk that passes becomes one ``_Verified``; any other chunk is
+    place. ``evidence_files=False`` skips looking for ``evidence.added`` events
+    (when no stored file is to be checked). A chunk that passes becomes one ``_Verified``; any other chunk is
     handed over line by line, so ``verify_records`` finds and names the problem
     exactly as it does for the database.
     """
@@ -503,7 +534,6 @@ def export_records(handle: BinaryIO, *, organisation: str | None) -> Iterator[di
     links = re.compile(
         (re.escape(member) if member else b"") + rb',"pilot_id":(?:-?[0-9]+|null),"prev_hash":"(.{64})","request_id":"'
     )
-    evidence = b'{"action":"evidence.added",'
     prev, expected, rest = GENESIS_HASH, 1, b""
     while True:
         block = handle.read(EXPORT_CHUNK)
@@ -529,23 +559,20 @@ def export_records(handle: BinaryIO, *, organisation: str | None) -> Iterator[di
             and lines[-1].endswith(b',"sequence":%d}' % (expected + count - 1))
             and b"".join(found) == (prev + hashes[:-64]).encode("ascii")
         ):
-            marked: dict[int, dict[str, Any]] = {}
-            at = -1 if lines[0].startswith(evidence) else chunk.find(b"\n" + evidence)
-            while at != -1:
-                offset = chunk.count(b"\n", 0, at + 1)
-                parsed = json.loads(lines[offset])
-                marked[offset] = parsed
-                at = chunk.find(b"\n" + evidence, at + 1)
-            yield _Verified(expected, prev, count, hashes, marked)
-            prev, expected = hashes[-64:], expected + count
-            continue
+            marked = _evidence_lines(chunk, lines) if evidence_files else {}
+            if marked is not None:
+                yield _Verified(expected, prev, count, hashes, marked)
+                prev, expected = hashes[-64:], expected + count
+                continue
         kept = [line for line in lines if line.strip()]
         yield from _line_records(kept, expected)
         if kept:
             prev, expected = sha256(kept[-1]).hexdigest(), expected + len(kept)
 
 
-def read_export(source: Path | BinaryIO, *, organisation: str | None) -> tuple[dict[str, Any] | None, Iterator[Any]]:
+def read_export(
+    source: Path | BinaryIO, *, organisation: str | None, evidence_files: bool = True
+) -> tuple[dict[str, Any] | None, Iterator[Any]]:
     """An export's header (None for format 1) and its records, streamed, for ``verify_records``.
 
     Format 1 (every line a JSON object of the hashed fields and ``hash``) is still read:
@@ -564,7 +591,7 @@ def read_export(source: Path | BinaryIO, *, organisation: str | None) -> tuple[d
 
         def events() -> Iterator[Any]:
             with handle:
-                yield from export_records(handle, organisation=organisation)
+                yield from export_records(handle, organisation=organisation, evidence_files=evidence_files)
 
         return header, events()
 
@@ -894,7 +921,9 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = checkpoints_read(paths, organisation=args.organisation)
     hasher = (lambda name: sha256_file(args.files_dir / name)) if args.files_dir else None
     try:
-        header, records = read_export(args.events, organisation=args.organisation)
+        header, records = read_export(
+            args.events, organisation=args.organisation, evidence_files=args.files_dir is not None
+        )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
     result = verify_records(

@@ -293,3 +293,28 @@ def test_the_database_refuses_update_and_delete_of_events(busy_org):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
     assert AuditEvent.objects.filter(organisation=busy_org, sequence=1).exclude(action="x").exists()
+
+
+@pytest.mark.parametrize("chunk", [1, 700, 4000])
+def test_an_export_read_in_many_chunks_verifies_and_locates_problems(busy_org, tmp_path, settings, monkeypatch, chunk):
+    """Chunks of one line, a few lines, and many: the bulk check and the line-by-line fallback agree."""
+    monkeypatch.setattr(chain, "EXPORT_CHUNK", chunk)
+    export = tmp_path / "events.jsonl"
+    with export.open("wb") as handle:
+        count = audit_export(organisation=busy_org, out=handle)
+    args = [str(export), "--organisation", busy_org.slug, "--files-dir", str(settings.MEDIA_ROOT)]
+    _, records = chain.read_export(export, organisation=busy_org.slug)
+    result = chain.verify_records(records, organisation=busy_org.slug, file_hasher=lambda name: "x")
+    added = AuditEvent.objects.get(organisation=busy_org, action="evidence.added").sequence
+    # The evidence event is found in whichever chunk it falls, even as a chunk's first line.
+    assert (result.problem.sequence, result.problem.kind) == (added, "file hash mismatch")
+    assert chain.main(args) == 0
+    header, *lines = export.read_bytes().splitlines(keepends=True)
+    edited = [*lines]
+    edited[count - 3] = edited[count - 3].replace(b'"actor_type":"', b'"actor_type":"x', 1)
+    export.write_bytes(header + b"".join(edited))
+    _, records = chain.read_export(export, organisation=busy_org.slug)
+    result = chain.verify_records(records, organisation=busy_org.slug)
+    assert (result.problem.sequence, result.problem.kind) == (count - 1, "broken link")
+    export.write_bytes(header + b"".join(lines[:-1]))
+    assert chain.main(args) == 1  # the last event cut off: the header's head no longer matches
