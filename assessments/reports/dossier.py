@@ -25,7 +25,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -109,6 +109,50 @@ class _EvidenceFile:
     recorded_sha256: str
 
 
+class _HashingWriter(io.RawIOBase):
+    """Passes bytes on to ``target`` and into ``digest`` on the way."""
+
+    def __init__(self, target: IO[bytes], digest: Any) -> None:
+        super().__init__()
+        self._target, self._digest = target, digest
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._digest.update(data)
+        return self._target.write(data)
+
+
+class _Archive:
+    """The zip being written: each member added once, its SHA-256 kept for the manifest."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.zip = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED)
+        self.digests: dict[str, str] = {}
+
+    @staticmethod
+    def _info(name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        return info
+
+    def add(self, name: str, content: bytes, *, listed: bool = True) -> None:
+        self.zip.writestr(self._info(name), content)
+        if listed:
+            self.digests[name] = hashlib.sha256(content).hexdigest()
+
+    def add_events(self, name: str, *, pilot: Pilot, through: int) -> int:
+        """The audit export, streamed into the zip (a large chain is never held in memory)."""
+        digest = hashlib.sha256()
+        with self.zip.open(self._info(name), "w", force_zip64=True) as member:
+            writer = _HashingWriter(member, digest)
+            count = audit_export(organisation=pilot.organisation, out=cast(IO[bytes], writer), through=through)
+        self.digests[name] = digest.hexdigest()
+        return count
+
+
 def _safe(name: str) -> str:
     base = name.rsplit("/", 1)[-1]
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "file"
@@ -183,16 +227,13 @@ def dossier_build(*, pilot: Pilot, pdf: bytes | None, out: BinaryIO, size_limit:
             "(`manage.py audit_checkpoint`) and build again"
         )
     organisation = pilot.organisation.slug
-    events = io.BytesIO()
-    count = audit_export(organisation=pilot.organisation, out=events, through=checkpoint.sequence)
-    files: dict[str, bytes] = {
-        "events.jsonl": events.getvalue(),
-        "checkpoint.json": chain.canonical_json(checkpoint.payload) + b"\n",
-        "public_key.pem": _public_pem(checkpoint.payload),
-        "verify_audit_export.py": Path(chain.__file__).read_bytes(),
-    }
+    archive = _Archive(out)
+    count = archive.add_events("events.jsonl", pilot=pilot, through=checkpoint.sequence)
+    archive.add("checkpoint.json", chain.canonical_json(checkpoint.payload) + b"\n")
+    archive.add("public_key.pem", _public_pem(checkpoint.payload))
+    archive.add("verify_audit_export.py", Path(chain.__file__).read_bytes())
     if pdf is not None:
-        files["report.pdf"] = pdf
+        archive.add("report.pdf", pdf)
 
     entries: list[dict[str, Any]] = []
     included = listed = 0
@@ -216,7 +257,7 @@ def dossier_build(*, pilot: Pilot, pdf: bytes | None, out: BinaryIO, size_limit:
         if content is not None and digest is not None:
             folder = "evidence" if item.kind == "pilot evidence" else "linked"
             entry["path"] = f"{folder}/{item.object_id}-{_safe(item.original_name or item.stored_name)}"
-            files[entry["path"]] = content
+            archive.add(entry["path"], content)
             included += 1
         else:
             entry.setdefault("note", f"larger than the size limit ({size_limit} bytes): listed, not included")
@@ -225,22 +266,25 @@ def dossier_build(*, pilot: Pilot, pdf: bytes | None, out: BinaryIO, size_limit:
 
     built_at = chain.format_datetime(timezone.now())
     head_hash = checkpoint.payload["head_hash"]
-    files["README.txt"] = README.format(
-        pilot=pilot.name,
-        organisation=organisation,
-        rule="=" * 60,
-        built_at=built_at,
-        zip_name=f"dossier-{organisation}-{pilot.slug}.zip",
-        key_id=checkpoint.key_id,
-        head=checkpoint.sequence,
-        checkpoint_sequence=checkpoint.sequence,
-        size_limit=size_limit,
-        report_line=(
-            "report.pdf: the pilot's readiness report."
-            if pdf is not None
-            else "No report.pdf: this dossier was built without the pilot's PDF report."
-        ),
-    ).encode("utf-8")
+    archive.add(
+        "README.txt",
+        README.format(
+            pilot=pilot.name,
+            organisation=organisation,
+            rule="=" * 60,
+            built_at=built_at,
+            zip_name=f"dossier-{organisation}-{pilot.slug}.zip",
+            key_id=checkpoint.key_id,
+            head=checkpoint.sequence,
+            checkpoint_sequence=checkpoint.sequence,
+            size_limit=size_limit,
+            report_line=(
+                "report.pdf: the pilot's readiness report."
+                if pdf is not None
+                else "No report.pdf: this dossier was built without the pilot's PDF report."
+            ),
+        ).encode("utf-8"),
+    )
     manifest: dict[str, Any] = {
         "format": chain.DOSSIER_FORMAT,
         "organisation": organisation,
@@ -254,17 +298,14 @@ def dossier_build(*, pilot: Pilot, pdf: bytes | None, out: BinaryIO, size_limit:
             "head_hash": head_hash,
         },
         "checkpoint": {"file": "checkpoint.json", "sequence": checkpoint.sequence, "key_id": checkpoint.key_id},
-        "files": {name: hashlib.sha256(content).hexdigest() for name, content in sorted(files.items())},
+        "files": dict(sorted(archive.digests.items())),
         "evidence": entries,
     }
     manifest_bytes = chain.canonical_json(manifest) + b"\n"
+    archive.add("manifest.json", manifest_bytes, listed=False)
     signature = base64.b64encode(key.sign(chain.DOSSIER_SIGNED_PREFIX + manifest_bytes)) + b"\n"
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, content in [("manifest.json", manifest_bytes), ("manifest.sig", signature), *sorted(files.items())]:
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, content)
+    archive.add("manifest.sig", signature, listed=False)
+    archive.zip.close()
     return DossierManifest(
         manifest=manifest,
         manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
