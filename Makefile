@@ -87,7 +87,7 @@ test: lint typecheck pytest
 # Each benchmark prints its figures; set DATABASE_URL to a PostgreSQL server for the
 # concurrency figures (they use throwaway databases and drop them afterwards), and
 # REDIS_URL for the check sweep (it starts real Celery workers; without it, it says so).
-BENCHMARKS := benchmarks/audit.py benchmarks/pages.py benchmarks/sweep.py
+BENCHMARKS := benchmarks/audit.py benchmarks/verify.py benchmarks/pages.py benchmarks/sweep.py benchmarks/reports.py
 bench: install
 	@for script in $(BENCHMARKS); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
