@@ -23,6 +23,7 @@ from assessments.reports.charts import gap_bars_svg
 from assessments.reports.models import Report, ReportKind, ReportStatus
 from assessments.reports.renderers import Rendered, register
 from assessments.reports.sandbox import BASE_URL, pdf_render
+from assessments.reviews.fingerprint import fingerprint_current
 from assessments.reviews.selectors import conditions_of, decisions_of, overrides_of, person, readiness_gate
 
 TOP_BLOCKERS = 5
@@ -167,7 +168,8 @@ def pilot_report_context(*, pilot: Pilot, report: Report | None = None, today: d
         "overrides": list(overrides_of(pilot=pilot).order_by("created_at")),
         "chain_head": head,
         "checkpoint": checkpoint,
-        "fingerprint": gate.fingerprint,
+        # The gate computes it only when someone has signed; the report always names it.
+        "fingerprint": gate.fingerprint or fingerprint_current(assessment_id=assessment.pk)[0],
     }
 
 

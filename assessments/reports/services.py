@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_record
-from assessments.organisations.models import Organisation
-from assessments.organisations.permissions import require_member
+from assessments.organisations.models import Organisation, Role
+from assessments.organisations.permissions import require, require_member
 from assessments.pilots.models import Pilot
 from assessments.pilots.selectors import assessment_open
 from assessments.reports.models import Report, ReportKind, ReportStatus
@@ -76,7 +76,14 @@ def report_request(
         renderer_for(kind)
     except RendererMissing as exc:
         raise ValidationError("That kind of report cannot be made here yet.") from exc
-    require_member(actor=actor, organisation=organisation)
+    roles = require_member(actor=actor, organisation=organisation)
+    if kind == ReportKind.DOSSIER:
+        # It carries the whole organisation's audit trail, not just this pilot's page.
+        require(
+            bool(roles & {Role.ADMIN, Role.RISK}) or actor.type == "system",
+            "Only administrators and risk & compliance build an auditor's dossier (it holds the "
+            "organisation's whole audit trail).",
+        )
     report = Report.objects.create(
         organisation=organisation,
         pilot=pilot,

@@ -60,7 +60,7 @@ def sow_text_update(*, pilot: Pilot, actor: Actor, preamble: str, scope: str, ex
         f"Only the owners of {pilot.name} and administrators change its statement-of-work text.",
     )
     _text_validate(preamble=preamble, scope=scope)
-    current = SowText.objects.select_for_update().filter(pilot=pilot).select_related("updated_by").first()
+    current = SowText.objects.select_for_update(of=("self",)).filter(pilot=pilot).select_related("updated_by").first()
     if (current.version if current else 0) != expected_version:
         raise SowTextConflictError(current)
     before = {"preamble": current.preamble, "scope": current.scope} if current else {}

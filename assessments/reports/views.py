@@ -10,13 +10,14 @@ from pathlib import PurePosixPath
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from assessments.audit.context import Actor
-from assessments.organisations.context import current_organisation, request_organisations
+from assessments.organisations.context import current_organisation, request_organisations, request_roles
+from assessments.organisations.models import Organisation, Role
 from assessments.pilots.models import Pilot
 from assessments.reports.models import Report, ReportKind
 from assessments.reports.portfolio import portfolio_context
@@ -49,16 +50,32 @@ def _report_for(request: HtmxHttpRequest, pk: int) -> Report:
     )
 
 
-def _pilot_kinds() -> list[tuple[str, str]]:
-    return [(k, ReportKind(k).label) for k in available_kinds() if k != ReportKind.PORTFOLIO]
+DOSSIER_ROLES = {Role.ADMIN, Role.RISK}
+
+
+def _may_see_dossiers(request: HtmxHttpRequest, organisation: Organisation) -> bool:
+    """A dossier holds the organisation's whole audit trail: administrators and risk only."""
+    return bool(request_roles(request, organisation) & DOSSIER_ROLES)
+
+
+def _pilot_kinds(*, dossiers: bool) -> list[tuple[str, str]]:
+    return [
+        (k, ReportKind(k).label)
+        for k in available_kinds()
+        if k != ReportKind.PORTFOLIO and (dossiers or k != ReportKind.DOSSIER)
+    ]
 
 
 @require_GET
 @login_required
 def pilot_reports(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     pilot = _pilot_for(request, pk)
-    reports = Report.objects.filter(pilot=pilot).select_related("requested_by")[:LIST_LIMIT]
-    return render(request, "reports/pilot_reports.html", {"pilot": pilot, "reports": reports, "kinds": _pilot_kinds()})
+    dossiers = _may_see_dossiers(request, pilot.organisation)
+    reports = Report.objects.filter(pilot=pilot).select_related("requested_by")
+    if not dossiers:
+        reports = reports.exclude(kind=ReportKind.DOSSIER)
+    context = {"pilot": pilot, "reports": reports[:LIST_LIMIT], "kinds": _pilot_kinds(dossiers=dossiers)}
+    return render(request, "reports/pilot_reports.html", context)
 
 
 @require_POST
@@ -112,6 +129,8 @@ def report_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def report_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
     """A finished report's file, to members of its organisation, always as a download."""
     report = _report_for(request, pk)
+    if report.kind == ReportKind.DOSSIER and not _may_see_dossiers(request, report.organisation):
+        raise PermissionDenied("Only administrators and risk & compliance download an auditor's dossier.")
     if not report.file:
         raise Http404("This report has no file (yet).")
     try:

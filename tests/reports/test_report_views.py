@@ -180,3 +180,32 @@ def test_a_request_queues_the_job_only_after_commit(users, pilot, owner_actor, d
         for callback in callbacks:
             callback()
         delay.assert_called_once_with(report.pk)
+
+
+@pytest.mark.parametrize("role", list(Role.values))
+def test_only_administrators_and_risk_ask_for_see_or_download_a_dossier(role, users, pilot, settings):
+    from django.core.exceptions import PermissionDenied
+
+    from assessments.audit.context import Actor
+    from assessments.reports.services import report_request as request_report
+
+    allowed = role in {Role.ADMIN, Role.RISK}
+    from django.utils import timezone
+
+    admin_made = Report.objects.create(
+        organisation=pilot.organisation,
+        pilot=pilot,
+        kind=ReportKind.DOSSIER,
+        requested_by=users["admin"],
+        requested_at=timezone.now(),
+    )
+    if allowed:
+        assert request_report(kind=ReportKind.DOSSIER, pilot=pilot, actor=Actor.for_user(users[role])).pk
+    else:
+        with pytest.raises(PermissionDenied, match="whole audit trail"):
+            request_report(kind=ReportKind.DOSSIER, pilot=pilot, actor=Actor.for_user(users[role]))
+    client = _client(users[role])
+    panel = client.get(reverse("pilot-reports", args=[pilot.pk])).content.decode()
+    assert ("Auditor&#x27;s dossier" in panel or "Auditor's dossier" in panel) is allowed
+    download = client.get(reverse("report-download", args=[admin_made.pk]))
+    assert download.status_code == (404 if allowed else 403)  # no file yet; refused before looking
