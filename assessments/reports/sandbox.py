@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import multiprocessing
+import contextlib
 import os
 import re
 import resource
+import select
+import signal
+import time
 import traceback
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -146,22 +148,39 @@ def _mapped_bytes() -> int:
     return pages * resource.getpagesize()
 
 
-def _child(conn: Connection, html: str, base_url: str, roots: list[Path], seconds: int, memory: int) -> None:
+def _child(out: BinaryIO, html: str, base_url: str, roots: list[Path], seconds: int, memory: int) -> None:
     try:
         resource.setrlimit(resource.RLIMIT_CPU, (seconds + 1, seconds + 2))
         if memory:
             limit = _mapped_bytes() + memory
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        conn.send_bytes(b"K" + _render_in_process(html, base_url, roots))
+        out.write(b"K" + _render_in_process(html, base_url, roots))
     except MemoryError:
-        conn.send_bytes(b"Ethe report needed more memory than rendering is allowed")
+        out.write(b"Ethe report needed more memory than rendering is allowed")
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}"[:500]
-        conn.send_bytes(b"E" + message.encode("utf-8", "replace"))
+        out.write(b"E" + message.encode("utf-8", "replace"))
         traceback.print_exc()
     finally:
-        conn.close()
+        with contextlib.suppress(BaseException):
+            out.close()
         os._exit(0)
+
+
+def _read_until_eof(fd: int, deadline: float) -> bytes | None:
+    """Everything the child writes, or None when the deadline passes first."""
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 _warm = False
@@ -193,23 +212,25 @@ def pdf_render(html: str, *, base_url: str | None = None) -> bytes:
     roots = _static_roots()
     _warm_up()
 
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, html, base, roots, seconds, memory), daemon=True)
-    process.start()
-    sender.close()
+    # A plain fork, not multiprocessing: Celery's prefork workers are daemonic processes,
+    # which multiprocessing refuses to let have children.
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, write the answer, exit
+        os.close(reader)
+        _child(os.fdopen(writer, "wb"), html, base, roots, seconds, memory)
+    os.close(writer)
     try:
-        if not receiver.poll(seconds):
-            raise RenderError(f"rendering took longer than {seconds} seconds and was stopped")
-        try:
-            payload = receiver.recv_bytes()
-        except EOFError as exc:
-            raise RenderError("the renderer stopped without an answer (out of memory or killed)") from exc
+        payload = _read_until_eof(reader, time.monotonic() + seconds)
     finally:
-        receiver.close()
-        if process.is_alive():
-            process.kill()
-        process.join(5)
+        os.close(reader)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # gone already when it answered; stopped when it did not
+        os.waitpid(pid, 0)
+    if payload is None:
+        raise RenderError(f"rendering took longer than {seconds} seconds and was stopped")
+    if not payload:
+        raise RenderError("the renderer stopped without an answer (out of memory or killed)")
     if payload[:1] != b"K":
         raise RenderError(f"rendering failed: {payload[1:].decode('utf-8', 'replace')}")
     return payload[1:]
