@@ -92,9 +92,9 @@ class LinkedSystemForm(forms.Form):
         return {"token": token} if token else None
 
 
-class CheckForm(forms.Form):
-    linked_system = forms.ModelChoiceField(queryset=LinkedSystem.objects.none(), label="Linked system")
-    criterion = forms.ModelChoiceField(queryset=Criterion.objects.none())
+class RuleForm(forms.Form):
+    """The fields of a check rule, shared by writing a new check and editing one."""
+
     name = forms.CharField(max_length=120)
     metric = forms.CharField(max_length=120, help_text="A fact the system reports, e.g. pass_rate.")
     comparator = forms.ChoiceField(choices=Comparator.choices)
@@ -109,23 +109,28 @@ class CheckForm(forms.Form):
         help_text="Optional: the dataset name or fingerprint runs must use.",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        text_rules_apply(self.fields, one_line=("name", "metric", "dataset_fingerprint"))
+
+    def rule(self) -> dict[str, Any]:
+        """The rule as the services take it: every rule field this form shows."""
+        data = self.cleaned_data
+        return {name: data.get(name) for name in RULE_FIELD_NAMES if name in self.fields} | {
+            "dataset_fingerprint": data.get("dataset_fingerprint") or ""
+        }
+
+
+class CheckForm(RuleForm):
+    linked_system = forms.ModelChoiceField(queryset=LinkedSystem.objects.none(), label="Linked system")
+    criterion = forms.ModelChoiceField(queryset=Criterion.objects.none())
+    field_order = ["linked_system", "criterion"]
+
     def __init__(self, *args: Any, systems: Any, criteria: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["linked_system"].queryset = systems  # type: ignore[attr-defined]
         self.fields["criterion"].queryset = criteria  # type: ignore[attr-defined]
         self.fields["criterion"].label_from_instance = lambda c: f"{c.code} {c.title}"  # type: ignore[attr-defined]
-        text_rules_apply(self.fields, one_line=("name", "metric", "dataset_fingerprint"))
-
-    def rule(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            "name": data["name"],
-            "metric": data["metric"],
-            "comparator": data["comparator"],
-            "threshold": data["threshold"],
-            "tolerance": data.get("tolerance"),
-            "dataset_fingerprint": data.get("dataset_fingerprint") or "",
-        }
 
 
 class LinkedSystemEditForm(LinkedSystemForm):
@@ -186,32 +191,18 @@ class LinkedSystemEditForm(LinkedSystemForm):
         return super().secrets()
 
 
-class CheckEditForm(forms.Form):
+class CheckEditForm(RuleForm):
     """Change a check's rule; ``rule_version`` refuses a save over someone else's change."""
 
-    name = forms.CharField(max_length=120)
-    metric = forms.CharField(max_length=120, help_text="A fact the system reports, e.g. pass_rate.")
-    comparator = forms.ChoiceField(choices=Comparator.choices)
-    threshold = forms.FloatField()
-    tolerance = forms.FloatField(
-        required=False, min_value=0, help_text="Optional: also fail when the metric drops this far below its baseline."
-    )
     baseline = forms.FloatField(
         required=False, help_text="Empty: the next passing value becomes the baseline (only used with a tolerance)."
     )
-    dataset_fingerprint = forms.CharField(required=False, max_length=200, label="Pinned dataset")
     rule_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    field_order = ["name", "metric", "comparator", "threshold", "tolerance", "baseline", "dataset_fingerprint"]
 
     def __init__(self, *args: Any, check: Any, **kwargs: Any) -> None:
         kwargs["initial"] = {name: getattr(check, name) for name in (*RULE_FIELD_NAMES, "rule_version")}
         super().__init__(*args, **kwargs)
-        text_rules_apply(self.fields, one_line=("name", "metric", "dataset_fingerprint"))
-
-    def rule(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {name: data.get(name) for name in RULE_FIELD_NAMES} | {
-            "dataset_fingerprint": data.get("dataset_fingerprint") or ""
-        }
 
 
 RULE_FIELD_NAMES = ("name", "metric", "comparator", "threshold", "tolerance", "baseline", "dataset_fingerprint")

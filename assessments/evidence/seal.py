@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -26,9 +27,15 @@ RULE = "check.rule"
 OUTCOME = "check_run.outcome"
 
 
-def _key() -> bytes:
+@cache
+def _key_for(secret: str) -> bytes:
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"preflight-evidence-seal", info=b"row-seal-v1")
-    return hkdf.derive(settings.SECRET_KEY.encode())
+    return hkdf.derive(secret.encode())
+
+
+def _key() -> bytes:
+    # Derived once per secret: readiness checks a seal for every check it scores.
+    return _key_for(settings.SECRET_KEY)
 
 
 def _canonical(value: Any) -> Any:

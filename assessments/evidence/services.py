@@ -557,6 +557,15 @@ def _busy_wait() -> float:
     return random.uniform(0.5, 2.0)
 
 
+def _requeue(run: CheckRun, **fields: Any) -> bool:
+    """Put a run this worker holds back in the queue; False when it is no longer ours."""
+    return bool(
+        CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
+            status=RunStatus.QUEUED, started_at=None, **fields
+        )
+    )
+
+
 def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun | None:
     """Claim the run, read the system, judge the rule, record the outcome (one audit event).
 
@@ -604,19 +613,12 @@ def check_run_execute(*, run_id: int, now: datetime | None = None) -> CheckRun |
         judgement = rule_judge(rule=rule, facts=facts)
     except HostBusy as exc:
         # Not an attempt: the run goes back to the queue untouched and tries again shortly.
-        if CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
-            status=RunStatus.QUEUED, started_at=None, attempts=F("attempts") - 1
-        ):
+        if _requeue(run, attempts=F("attempts") - 1):
             raise RunRetry(str(exc), _busy_wait()) from exc
         return None
     except ConnectorError as exc:
         if exc.transient and run.attempts < MAX_ATTEMPTS:
-            released = CheckRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
-                status=RunStatus.QUEUED,
-                started_at=None,
-                message=f"Attempt {run.attempts} failed, retrying: {exc.message}",
-            )
-            if released:
+            if _requeue(run, message=f"Attempt {run.attempts} failed, retrying: {exc.message}"):
                 raise RunRetry(exc.message, _backoff(run.attempts)) from exc
             return None
         return _finish(

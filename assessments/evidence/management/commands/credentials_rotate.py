@@ -6,10 +6,12 @@ Re-encryption changes no secret, so it records no audit event; it prints what it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import QuerySet
 
 from assessments.evidence.credentials import CredentialsError, credentials_reencrypt
 from assessments.evidence.models import AlertWebhook, LinkedSystem
@@ -19,32 +21,37 @@ class Command(BaseCommand):
     help = "Re-encrypt linked systems' credentials with the newest key in CREDENTIALS_KEYS."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        done = 0
         failed: list[str] = []
-        for pk in LinkedSystem.objects.exclude(credentials="").values_list("pk", flat=True):
-            with transaction.atomic():
-                system = LinkedSystem.objects.select_for_update().get(pk=pk)
-                try:
-                    system.credentials = credentials_reencrypt(ciphertext=system.credentials)
-                except CredentialsError:
-                    failed.append(f"{system.pk} ({system.name})")
-                    continue
-                system.save(update_fields=["credentials"])
-                done += 1
-        webhooks = 0
-        for pk in AlertWebhook.objects.values_list("pk", flat=True):
-            with transaction.atomic():
-                webhook = AlertWebhook.objects.select_for_update().get(pk=pk)
-                try:
-                    webhook.url_ciphertext = credentials_reencrypt(ciphertext=webhook.url_ciphertext)
-                except CredentialsError:
-                    failed.append(f"the alert webhook of organisation {webhook.organisation_id}")
-                    continue
-                webhook.save(update_fields=["url_ciphertext"])
-                webhooks += 1
-        self.stdout.write(f"Re-encrypted the credentials of {done} linked system(s) and {webhooks} alert webhook(s).")
+        systems = _reencrypt_all(
+            LinkedSystem.objects.exclude(credentials=""), "credentials", lambda s: f"{s.pk} ({s.name})", failed
+        )
+        webhooks = _reencrypt_all(
+            AlertWebhook.objects.all(),
+            "url_ciphertext",
+            lambda w: f"the alert webhook of organisation {w.organisation_id}",
+            failed,
+        )
+        self.stdout.write(
+            f"Re-encrypted the credentials of {systems} linked system(s) and {webhooks} alert webhook(s)."
+        )
         if failed:
             raise CommandError(
                 "No configured key decrypts the credentials of: " + ", ".join(failed) + ". Keep the old key in "
                 "CREDENTIALS_KEYS until these are re-entered."
             )
+
+
+def _reencrypt_all(rows: QuerySet[Any], field: str, named: Callable[[Any], str], failed: list[str]) -> int:
+    """Re-encrypt ``field`` of each row, one locked row at a time; returns how many were done."""
+    done = 0
+    for pk in rows.values_list("pk", flat=True):
+        with transaction.atomic():
+            row = rows.model.objects.select_for_update().get(pk=pk)
+            try:
+                setattr(row, field, credentials_reencrypt(ciphertext=getattr(row, field)))
+            except CredentialsError:
+                failed.append(named(row))
+                continue
+            row.save(update_fields=[field])
+            done += 1
+    return done
