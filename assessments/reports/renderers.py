@@ -51,6 +51,11 @@ class RendererMissing(LookupError):
     """No renderer is installed for this kind."""
 
 
+class ReportUnavailable(Exception):
+    """What the report is about cannot be reported on as things stand (no open assessment,
+    no signed checkpoint); the message says why in words fit to show the person who asked."""
+
+
 def register(kind: str) -> Callable[[Renderer], Renderer]:
     def decorator(function: Renderer) -> Renderer:
         _REGISTRY[kind] = function

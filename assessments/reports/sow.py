@@ -26,7 +26,7 @@ from assessments.organisations.models import Role
 from assessments.pilots.models import Pilot
 from assessments.pilots.selectors import assessment_open
 from assessments.reports.models import Report, ReportKind, SowText
-from assessments.reports.renderers import Rendered, register
+from assessments.reports.renderers import Rendered, ReportUnavailable, register
 from assessments.text import cell_text, filename_safe
 
 # Who verifies a criterion: the reviewer whose field its gap is (as in the demo, where
@@ -57,7 +57,7 @@ DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 PDF_TYPE = "application/pdf"
 
 
-class SowUnavailable(Exception):
+class SowUnavailable(ReportUnavailable):
     """The pilot has no open assessment, so there is nothing to define."""
 
 
@@ -189,6 +189,7 @@ _MD_ALWAYS = {
 _MD_LINE_START = re.compile(r"^(?:[#>+=-]|\d{1,9}[.)])")
 _MD_ENTITY_LIKE = re.compile(r"#?[0-9A-Za-z]+;")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
 def md_escape(text: str) -> str:
@@ -196,7 +197,8 @@ def md_escape(text: str) -> str:
 
     Anything that could open a link, image, emphasis, code span, HTML tag, entity, table
     cell or math is escaped wherever it stands; what makes a heading, quote, list or rule
-    is escaped where it would: at the start of the line. Line breaks become spaces,
+    is escaped where it would: at the start of the line (and a heading's closing "#"s at
+    its end). Line breaks become spaces,
     leading spaces (an indented code block) are dropped, controls become U+FFFD. Ordinary
     prose (full stops, hyphens, "pass_rate", parentheses) stays readable in the raw file.
     """
@@ -216,14 +218,22 @@ def md_escape(text: str) -> str:
     if marker:
         last = marker.end() - 1  # the character that makes the marker: "#", ">", "-", "." ...
         out[last] = "&#61;" if line[last] == "=" else "\\" + line[last]
+    # Trailing "#"s would close a heading the line is put in (the pilot's name in the
+    # title), and a heading drops them: "Port to C#" would print as "Port to C".
+    end = len(line)
+    while end and line[end - 1] == "#":
+        end -= 1
+        out[end] = "\\#"
     return "".join(out)
 
 
 def md_prose(text: str) -> str:
     """Multi-line user text: paragraphs kept, each line escaped, lines joined by hard breaks."""
     paragraphs = []
-    for block in re.split(r"(?:\r\n|\r|\n)[ \t]*(?:\r\n|\r|\n)+", text.strip()):
-        lines = [md_escape(line) for line in _LINE_BREAKS.split(block) if line.strip()]
+    # Line endings first: a browser sends a textarea's as CRLF, whose "\r" and "\n" would
+    # otherwise read as two breaks, i.e. a blank line, and part every line into a paragraph.
+    for block in _BLANK_LINES.split(_LINE_BREAKS.sub("\n", text).strip()):
+        lines = [md_escape(line) for line in block.split("\n") if line.strip()]
         if lines:
             # Two trailing spaces: a hard line break in CommonMark and Python-Markdown alike.
             paragraphs.append("  \n".join(lines))

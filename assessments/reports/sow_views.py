@@ -118,7 +118,8 @@ def sow_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     initial = {"preamble": saved.preamble if saved else "", "scope": saved.scope if saved else "", "version": 0}
     if saved:
         initial["version"] = saved.version
-    form = SowTextForm(request.POST or None, initial=initial)
+    # Bound on every POST, even an empty one, so a 422 always says what is wrong.
+    form = SowTextForm(request.POST if request.method == "POST" else None, initial=initial)
     conflict = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

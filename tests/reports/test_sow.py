@@ -235,12 +235,29 @@ def test_pdf_holds_every_item_and_hostile_text_literally(hostile, settings):
         "a \\* b \\",
         "$x^2$ ~~gone~~",
         "    indented code",
+        "Port to C#",
+        "ends in hashes ##",
     ],
 )
 def test_md_escape_renders_exactly_the_text(line):
     rendered = markdown.markdown(md_escape(line))
     assert rendered.startswith("<p>") and rendered.count("<") == 2, rendered  # one paragraph, nothing else
     assert html.unescape(rendered.removeprefix("<p>").removesuffix("</p>")) == line.strip()
+
+
+def test_a_pilot_name_ending_in_a_hash_keeps_it_in_the_markdown_title(framework, owner_actor):
+    pilot = pilot_create(organisation=framework.organisation, actor=owner_actor, name="Port to C#")
+    rendered = markdown.markdown(sow_markdown(sow_definition(pilot=pilot)))
+    assert "<h1>Production-readiness definition: Port to C#</h1>" in rendered
+
+
+def test_line_breaks_typed_in_a_browser_stay_line_breaks_not_paragraphs():
+    # A browser submits a textarea with CRLF line endings.
+    typed = "First line\r\nsecond line\r\n\r\nA new paragraph\r\n \r\n\r\nand another"
+    assert md_prose(typed) == "First line  \nsecond line\n\nA new paragraph\n\nand another"
+    assert md_prose(typed) == md_prose(typed.replace("\r\n", "\n")) == md_prose(typed.replace("\r\n", "\r"))
+    rendered = markdown.markdown(md_prose(typed))
+    assert rendered.count("<p>") == 3 and rendered.count("<br />") == 1
 
 
 def test_md_escape_leaves_ordinary_prose_readable():

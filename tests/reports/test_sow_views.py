@@ -6,25 +6,16 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.urls import NoReverseMatch, include, path, reverse
+from django.urls import reverse
 from docx import Document
 
-import readiness.urls
 from assessments.audit.models import AuditEvent
 from assessments.pilots.services import pilot_create
 from assessments.reports.models import Report, ReportKind, ReportStatus, SowText
 from assessments.reports.services import report_render_execute, report_request
 from assessments.reports.sow_services import sow_text_update
 
-# Until the project's URLconf includes the definition's routes, these tests add them.
-try:
-    reverse("sow", args=[1])
-    urlpatterns = list(readiness.urls.urlpatterns)
-except NoReverseMatch:
-    urlpatterns = [*readiness.urls.urlpatterns, path("", include("assessments.reports.sow_urls"))]
-handler400, handler403 = readiness.urls.handler400, readiness.urls.handler403
-handler404, handler500 = readiness.urls.handler404, readiness.urls.handler500
-pytestmark = pytest.mark.urls(__name__)
+pytestmark = pytest.mark.django_db
 
 HOSTILE = "<script>alert(1)</script> {{ x }} # h | a | [x](javascript:y)"
 
@@ -104,6 +95,14 @@ def test_a_stale_version_is_a_409_and_keeps_the_newer_text(client, users, pilot,
     assert SowText.objects.get(pilot=pilot).preamble == "First"
     assert _post(client, pilot, preamble="Second", version=1).status_code == 302
     assert SowText.objects.get(pilot=pilot).preamble == "Second"
+
+
+def test_an_empty_post_is_a_422_that_says_what_is_missing(client, users, pilot):
+    client.force_login(users["owner"])
+    answer = client.post(reverse("sow-edit", args=[pilot.pk]), {})
+    assert answer.status_code == 422
+    assert "Version: This field is required." in answer.content.decode()
+    assert not SowText.objects.filter(pilot=pilot).exists()
 
 
 def test_bad_input_is_a_422_beside_the_field(client, users, pilot):
