@@ -39,7 +39,7 @@ from assessments.audit.verify import audit_export
 from assessments.evidence.models import LinkedSystem
 from assessments.pilots.models import Evidence, EvidenceKind, Pilot
 from assessments.reports.models import Report, ReportKind, ReportStatus
-from assessments.reports.renderers import Rendered, register
+from assessments.reports.renderers import Rendered, ReportUnavailable, register
 
 SIZE_LIMIT = 25 * 1024 * 1024  # evidence files above this are listed with their SHA-256, not copied
 # The fixed date-time given to every zip member, so two builds of the same content are the same bytes.
@@ -80,7 +80,7 @@ signed yet. Verifying the whole history of every checkpoint needs the anchor dir
 """
 
 
-class DossierError(RuntimeError):
+class DossierError(ReportUnavailable):
     """The dossier cannot be built (no signed checkpoint, no signing key, a key mismatch)."""
 
 
@@ -220,7 +220,11 @@ def dossier_build(*, pilot: Pilot, pdf: bytes | None, out: BinaryIO, size_limit:
     try:
         key = signing_key_load()
     except SigningKeyMissing as exc:
-        raise DossierError(f"the manifest is signed with the checkpoint key, which is not here: {exc}") from exc
+        # Not the key's path: an administrator reads this on the reports page.
+        raise DossierError(
+            "the manifest is signed with the key that signed the newest checkpoint, and that key is not on "
+            "this server: an operator restores it, or makes a new one and signs a new checkpoint"
+        ) from exc
     if key_id(key.public_key()) != checkpoint.key_id:
         raise DossierError(
             "the newest checkpoint was signed by another key than this host's: sign a new checkpoint "

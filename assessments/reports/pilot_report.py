@@ -21,7 +21,7 @@ from assessments.pilots.models import Pilot
 from assessments.pilots.selectors import ChecklistRow, assessment_open, checklist
 from assessments.reports.charts import gap_bars_svg
 from assessments.reports.models import Report, ReportKind, ReportStatus
-from assessments.reports.renderers import Rendered, register
+from assessments.reports.renderers import Rendered, ReportUnavailable, register
 from assessments.reports.sandbox import BASE_URL, pdf_render
 from assessments.reviews.fingerprint import fingerprint_current
 from assessments.reviews.selectors import conditions_of, decisions_of, overrides_of, person, readiness_gate
@@ -115,7 +115,7 @@ def pilot_report_context(*, pilot: Pilot, report: Report | None = None, today: d
     today = today or timezone.localdate()
     assessment = assessment_open(pilot=pilot)
     if assessment is None:
-        raise LookupError("This pilot has no open assessment to report on.")
+        raise ReportUnavailable(f"{pilot.name} has no open assessment to report on.")
     data = checklist(assessment=assessment, today=today, with_evidence=True)
     card = data.card
     gate = readiness_gate(assessment=assessment, card=card, rows=data.rows, today=today)
@@ -156,6 +156,7 @@ def pilot_report_context(*, pilot: Pilot, report: Report | None = None, today: d
         "reasons": gate.reasons,
         "blockers": blockers,
         "top_blockers": blockers[:TOP_BLOCKERS],
+        "more_blockers": max(0, len(blockers) - TOP_BLOCKERS),
         "movement": _movement(card.overall, previous),
         "radar": radar_svg(card.gaps, size=300),
         "gap_bars": gap_bars_svg(card.gaps),

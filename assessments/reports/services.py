@@ -27,7 +27,7 @@ from assessments.organisations.permissions import require, require_member
 from assessments.pilots.models import Pilot
 from assessments.pilots.selectors import assessment_open
 from assessments.reports.models import Report, ReportKind, ReportStatus
-from assessments.reports.renderers import Rendered, RendererMissing, renderer_for
+from assessments.reports.renderers import Rendered, RendererMissing, ReportUnavailable, renderer_for
 from assessments.reports.sandbox import RenderError
 from assessments.reviews.fingerprint import fingerprint_current
 from readiness.jobs import TRANSIENT_ERRORS
@@ -35,6 +35,8 @@ from readiness.jobs import TRANSIENT_ERRORS
 logger = logging.getLogger(__name__)
 
 RENDER_ACTOR = Actor.system("report_render")
+# An auditor's dossier carries the organisation's whole audit trail, not just one pilot's page.
+DOSSIER_ROLES = frozenset({Role.ADMIN, Role.RISK})
 # A claimed render that has not finished in this long died with its worker; it may be
 # claimed again, at most MAX_ATTEMPTS times in all.
 MAX_ATTEMPTS = 3
@@ -78,9 +80,8 @@ def report_request(
         raise ValidationError("That kind of report cannot be made here yet.") from exc
     roles = require_member(actor=actor, organisation=organisation)
     if kind == ReportKind.DOSSIER:
-        # It carries the whole organisation's audit trail, not just this pilot's page.
         require(
-            bool(roles & {Role.ADMIN, Role.RISK}) or actor.type == "system",
+            bool(roles & DOSSIER_ROLES) or actor.type == "system",
             "Only administrators and risk & compliance build an auditor's dossier (it holds the "
             "organisation's whole audit trail).",
         )
@@ -122,11 +123,13 @@ def _claim(report_id: int) -> Report | None:
 
 
 def _give_up_if_exhausted(report_id: int) -> None:
+    # A pending row that has used its attempts was handed back after a transient error
+    # (its started_at cleared): nothing will claim it again, so it fails now rather than
+    # polling "Waiting to start" for ever. A running one may still be rendering until it is stuck.
     stuck = Report.objects.filter(
+        Q(status=ReportStatus.PENDING) | Q(status=ReportStatus.RUNNING, started_at__lt=timezone.now() - _stuck_after()),
         pk=report_id,
-        status__in=[ReportStatus.PENDING, ReportStatus.RUNNING],
         attempts__gte=MAX_ATTEMPTS,
-        started_at__lt=timezone.now() - _stuck_after(),
     ).first()
     if stuck is not None:
         _finish_failed(stuck, f"Rendering stopped {MAX_ATTEMPTS} times without finishing; request the report again.")
@@ -140,7 +143,7 @@ def _fingerprint(report: Report) -> str:
 
 
 def _readable(exc: BaseException) -> str:
-    if isinstance(exc, RenderError | ValidationError | PermissionDenied | RendererMissing):
+    if isinstance(exc, RenderError | ReportUnavailable | ValidationError | PermissionDenied | RendererMissing):
         text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         return (text or type(exc).__name__)[:1000]
     return (
@@ -161,7 +164,7 @@ def _finish_failed(report: Report, error: str) -> None:
             action="report.failed",
             object_type="report",
             object_id=report.pk,
-            changes={"status": [ReportStatus.RUNNING, ReportStatus.FAILED], "error": [None, error]},
+            changes={"status": [report.status, ReportStatus.FAILED], "error": [None, error]},
             pilot_id=report.pilot_id,
         )
 

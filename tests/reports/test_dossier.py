@@ -271,3 +271,26 @@ def test_the_command_builds_a_dossier_with_the_report_that_verifies(pilot, tmp_p
     assert AuditEvent.objects.filter(organisation=pilot.organisation, action__startswith="report.").exists()
     result = verify(folder, out, "--trusted-key", manifest["checkpoint"]["key_id"])
     assert result.returncode == 0, result.stderr
+
+
+def test_a_dossier_asked_for_in_the_app_fails_with_what_to_do(framework, users, owner_actor, settings):
+    """The reasons a dossier cannot be built reach the page as they are, not as "an internal error"."""
+    from assessments.audit.context import Actor
+    from assessments.reports.models import ReportKind, ReportStatus
+    from assessments.reports.services import report_render_execute, report_request
+
+    pilot = pilot_create(organisation=framework.organisation, actor=owner_actor, name="Unsigned")
+    admin = Actor.for_user(users["admin"])
+    report = report_request(kind=ReportKind.DOSSIER, pilot=pilot, actor=admin)
+    done = report_render_execute(report_id=report.pk)
+    assert done is not None and done.status == ReportStatus.FAILED
+    assert done.error == "acme has no signed checkpoint yet: run `manage.py audit_checkpoint` first"
+
+    signing_key_ensure()
+    assert checkpoint_sign(organisation=pilot.organisation).checkpoint is not None
+    Path(settings.AUDIT_SIGNING_KEY_PATH).unlink()
+    report = report_request(kind=ReportKind.DOSSIER, pilot=pilot, actor=admin)
+    done = report_render_execute(report_id=report.pk)
+    assert done is not None and done.status == ReportStatus.FAILED
+    assert "that key is not on this server" in done.error
+    assert str(settings.AUDIT_SIGNING_KEY_PATH) not in done.error  # no server path on the page

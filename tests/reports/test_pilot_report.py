@@ -206,7 +206,54 @@ def test_a_pilot_without_an_open_assessment_fails_with_a_sentence(pilot, owner_a
     pilot.assessments.update(status="superseded")
     done = report_render_execute(report_id=report.pk)
     assert done is not None and done.status == ReportStatus.FAILED
-    assert done.error
+    # The reason, not "an internal error ... tell an administrator".
+    assert done.error == "Claims triage has no open assessment to report on."
+
+
+def test_a_row_handed_back_after_its_last_attempt_fails_instead_of_waiting_for_ever(pilot, owner_actor, monkeypatch):
+    from django.db import OperationalError
+
+    from assessments.reports.services import MAX_ATTEMPTS
+
+    def flaky(report: Report) -> renderers.Rendered:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setitem(renderers._REGISTRY, ReportKind.PILOT, flaky)
+    report = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
+    for _ in range(MAX_ATTEMPTS):
+        with pytest.raises(OperationalError):
+            report_render_execute(report_id=report.pk)
+    report.refresh_from_db()
+    assert (report.status, report.attempts, report.started_at) == (ReportStatus.PENDING, MAX_ATTEMPTS, None)
+    # The job's next retry finds nothing it may claim: the row fails, so its line stops polling.
+    assert report_render_execute(report_id=report.pk) is None
+    report.refresh_from_db()
+    assert report.status == ReportStatus.FAILED and "request the report again" in report.error
+    failed = AuditEvent.objects.get(object_type="report", object_id=str(report.pk), action="report.failed")
+    assert failed.changes["status"] == [ReportStatus.PENDING, ReportStatus.FAILED]
+
+
+def test_the_report_date_names_the_time_zone_it_is_shown_in(pilot, settings):
+    import re
+
+    from assessments.reports.pilot_report import pilot_report_html
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    page = pilot_report_html(pilot=pilot)
+    assert re.search(r"<dt>Report date</dt><dd>\d{1,2} \w+ \d{4}, \d{2}:\d{2} CES?T</dd>", page), page[:2000]
+    assert "UTC" not in page
+
+
+def test_the_blockers_beyond_the_top_ones_are_counted_not_assumed(pilot, monkeypatch):
+    from assessments.reports import pilot_report
+
+    total = len(pilot_report.pilot_report_context(pilot=pilot)["blockers"])
+    assert total > 2
+    monkeypatch.setattr(pilot_report, "TOP_BLOCKERS", total - 1)
+    page = pilot_report.pilot_report_html(pilot=pilot)
+    assert "1 more blocking criterion is listed in the gap sections." in page
+    monkeypatch.setattr(pilot_report, "TOP_BLOCKERS", total - 2)
+    assert "2 more blocking criteria are listed in the gap sections." in pilot_report.pilot_report_html(pilot=pilot)
 
 
 def test_strangers_cannot_ask_for_a_report(pilot, other_org):
