@@ -180,6 +180,7 @@ def portfolio_context(*, organisation: Organisation, today: dt.date | None = Non
         "conditions": conditions,
         "stale": stale[:LIST_LIMIT],
         "stale_total": len(stale),
+        "stale_more": max(0, len(stale) - LIST_LIMIT),
     }
 
 

@@ -17,12 +17,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assessments.audit.context import Actor
 from assessments.organisations.context import current_organisation, request_organisations, request_roles
-from assessments.organisations.models import Organisation, Role
+from assessments.organisations.models import Organisation
 from assessments.pilots.models import Pilot
 from assessments.reports.models import Report, ReportKind
 from assessments.reports.portfolio import portfolio_context
 from assessments.reports.renderers import available_kinds
-from assessments.reports.services import report_request
+from assessments.reports.services import DOSSIER_ROLES, report_request
 from readiness.http import HtmxHttpRequest
 
 CONTENT_TYPES: dict[str, str] = {
@@ -45,12 +45,16 @@ def _pilot_for(request: HtmxHttpRequest, pk: int) -> Pilot:
 
 
 def _report_for(request: HtmxHttpRequest, pk: int) -> Report:
-    return get_object_or_404(
-        Report.objects.select_related("pilot", "requested_by"), pk=pk, organisation_id__in=_org_ids(request)
+    """A report of one of the user's organisations, or 404; a dossier only to those who may see
+    dossiers (403), on every view: its line and its error say as much as its file."""
+    report = get_object_or_404(
+        Report.objects.select_related("organisation", "pilot", "requested_by"),
+        pk=pk,
+        organisation_id__in=_org_ids(request),
     )
-
-
-DOSSIER_ROLES = {Role.ADMIN, Role.RISK}
+    if report.kind == ReportKind.DOSSIER and not _may_see_dossiers(request, report.organisation):
+        raise PermissionDenied("Only administrators and risk & compliance see an auditor's dossier.")
+    return report
 
 
 def _may_see_dossiers(request: HtmxHttpRequest, organisation: Organisation) -> bool:
@@ -83,9 +87,7 @@ def pilot_reports(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def pilot_report_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     pilot = _pilot_for(request, pk)
     kind = request.POST.get("kind", ReportKind.PILOT)
-    if kind == ReportKind.PORTFOLIO:
-        kind = ""
-    try:
+    try:  # a portfolio kind is refused too: it is asked for an organisation, not a pilot
         report_request(kind=kind, pilot=pilot, actor=Actor.for_user(request.user))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -129,8 +131,6 @@ def report_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def report_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
     """A finished report's file, to members of its organisation, always as a download."""
     report = _report_for(request, pk)
-    if report.kind == ReportKind.DOSSIER and not _may_see_dossiers(request, report.organisation):
-        raise PermissionDenied("Only administrators and risk & compliance download an auditor's dossier.")
     if not report.file:
         raise Http404("This report has no file (yet).")
     try:

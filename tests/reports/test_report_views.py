@@ -100,19 +100,73 @@ def test_a_pending_line_polls_and_a_finished_one_stops(users, pilot, owner_actor
     assert plain.status_code == 302 and plain["Location"] == reverse("pilot-reports", args=[pilot.pk])
 
 
-def test_a_failed_report_shows_its_error(users, pilot, owner_actor):
+def test_a_failed_report_shows_its_error(users, pilot, owner_actor, done):
     report = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
     Report.objects.filter(pk=report.pk).update(status=ReportStatus.FAILED, error="The renderer ran out of time.")
     page = _client(users["viewer"]).get(reverse("pilot-reports", args=[pilot.pk])).content.decode()
     assert "The renderer ran out of time." in page
+    # Failed and ready do not look alike: each takes the house's colour for its state.
+    assert '<span class="pill report-failed no">Failed</span>' in page
+    assert '<span class="pill report-done ok">Ready</span>' in page
     assert reverse("report-download", args=[report.pk]) not in page
     assert _client(users["viewer"]).get(reverse("report-download", args=[report.pk])).status_code == 404
 
 
-def test_an_unknown_kind_is_refused_with_a_message(users, pilot):
-    answer = _client(users["owner"]).post(reverse("pilot-report-new", args=[pilot.pk]), {"kind": "portfolio"})
-    assert answer.status_code == 302
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("portfolio", "A portfolio report is asked for an organisation, not a pilot."),
+        ("bogus", "Unknown kind of report: &#x27;bogus&#x27;."),
+    ],
+)
+def test_a_kind_that_is_not_for_a_pilot_is_refused_with_a_message(users, pilot, kind, message):
+    answer = _client(users["owner"]).post(reverse("pilot-report-new", args=[pilot.pk]), {"kind": kind}, follow=True)
+    assert answer.redirect_chain == [(reverse("pilot-reports", args=[pilot.pk]), 302)]
+    assert message in answer.content.decode()
     assert not Report.objects.exists()
+
+
+def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(users, pilot):
+    from assessments.audit.models import AuditEvent
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["admin"])
+    events = AuditEvent.objects.count()
+    for url, data in (
+        (reverse("pilot-report-new", args=[pilot.pk]), {"kind": "pilot"}),
+        (reverse("portfolio-report-new"), {}),
+        (reverse("sow-edit", args=[pilot.pk]), {"preamble": "Forged", "scope": "", "version": "0"}),
+    ):
+        assert client.post(url, data).status_code == 403, url
+    assert not Report.objects.exists()
+    assert AuditEvent.objects.count() == events
+    # The same posts with the token go through: the refusal above is the token's doing.
+    client.get(reverse("pilot-reports", args=[pilot.pk]))
+    token = client.cookies["csrftoken"].value
+    with_token = {"kind": "pilot", "csrfmiddlewaretoken": token}
+    assert client.post(reverse("pilot-report-new", args=[pilot.pk]), with_token).status_code == 302
+
+
+@pytest.mark.parametrize("role", list(Role.values))
+def test_a_dossier_line_is_shown_only_to_those_who_may_see_dossiers(role, users, pilot):
+    from django.utils import timezone
+
+    dossier = Report.objects.create(
+        organisation=pilot.organisation,
+        pilot=pilot,
+        kind=ReportKind.DOSSIER,
+        status=ReportStatus.FAILED,
+        error="acme has no signed checkpoint yet",
+        requested_by=users["admin"],
+        requested_at=timezone.now(),
+    )
+    client = _client(users[role])
+    line = client.get(reverse("report-status", args=[dossier.pk]), HTTP_HX_REQUEST="true")
+    if role in {Role.ADMIN, Role.RISK}:
+        assert line.status_code == 200 and "no signed checkpoint" in line.content.decode()
+    else:
+        assert line.status_code == 403 and "no signed checkpoint" not in line.content.decode()
+        assert client.get(reverse("report-status", args=[dossier.pk])).status_code == 403
 
 
 def test_the_pilot_page_links_to_its_reports(users, pilot):
@@ -132,6 +186,7 @@ def test_the_portfolio_page_shows_the_charts_and_makes_the_pdf(users, pilot, fra
     ):
         assert heading in page
     assert page.count("<svg") >= 3
+    assert "0 of 1 pilot ready for production;" in page
     assert client.post(reverse("portfolio-report-new")).status_code == 302
     report = Report.objects.get(kind=ReportKind.PORTFOLIO)
     assert report.pilot is None and report.organisation == framework.organisation
@@ -141,8 +196,31 @@ def test_the_portfolio_page_shows_the_charts_and_makes_the_pdf(users, pilot, fra
     with finished.file.open("rb") as handle:
         path.write_bytes(handle.read())
     text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout.split())
-    assert "Claims triage" in text and "0 of 1 pilots ready for production" in text
+    assert "Claims triage" in text and "0 of 1 pilot ready for production" in text
     assert "Evidence going stale" in text
+
+
+def test_the_portfolio_says_how_much_stale_evidence_it_leaves_out(users, pilot, owner_actor, monkeypatch):
+    import datetime as dt
+
+    from assessments.pilots.models import Response
+    from assessments.pilots.services import evidence_add
+    from assessments.reports import portfolio
+
+    long_ago = dt.date.today() - dt.timedelta(days=3 * 365)
+    for n, response in enumerate(Response.objects.filter(assessment__pilot=pilot).order_by("pk")[:3]):
+        evidence_add(
+            response=response,
+            actor=owner_actor,
+            kind="link",
+            title=f"Old run {n}",
+            url="https://ci.example.com/",
+            effective_date=long_ago,
+        )
+    monkeypatch.setattr(portfolio, "LIST_LIMIT", 1)
+    page = _client(users["viewer"]).get(reverse("portfolio-report")).content.decode()
+    assert "3 pieces of evidence are stale" in page
+    assert '<p class="muted small">2 more are not listed.</p>' in page
 
 
 def test_the_portfolio_counts_pilots_per_stage_and_score_band(pilot, framework, owner_actor):
