@@ -40,7 +40,7 @@ def seed(pilots: int) -> int:
     from django.utils import timezone
 
     from assessments.audit.context import Actor
-    from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH, framework_read_file
+    from assessments.frameworks.loader import FRAMEWORK_V1_PATH, framework_read_file
     from assessments.frameworks.models import Criterion
     from assessments.frameworks.services import framework_load
     from assessments.organisations.services import membership_grant, organisation_create, user_create
@@ -51,14 +51,15 @@ def seed(pilots: int) -> int:
     call_command("migrate", verbosity=0)
     system = Actor.system("bench")
     org = organisation_create(name="Bench Organisation", slug="bench", actor=system)
-    framework = framework_load(organisation=org, spec=framework_read_file(DEFAULT_FRAMEWORK_PATH), actor=system)
+    framework = framework_load(organisation=org, spec=framework_read_file(FRAMEWORK_V1_PATH), actor=system)
     # The default framework has 47 criteria: three more make the 50 the brief measures.
     gaps = list(framework.gaps.order_by("order"))
     for n in range(50 - framework.criteria.count()):
         Criterion.objects.create(
             framework=framework, gap=gaps[n % len(gaps)], code=f"BX-{n + 1:02d}", order=90 + n,
             title=f"Benchmark criterion {n + 1}", guidance="Guidance.", cost_if_missing="Cost.",
-            severity="major", evidence_expected="Evidence.",
+            severity_minimal="major", severity_limited="major", severity_high="major",
+            evidence_expected="Evidence.",
         )  # fmt: skip
     assert framework.criteria.count() == 50
     owner = user_create(organisation=org, username="owner", email="o@b.test", password="pw", actor=system)

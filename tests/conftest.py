@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from assessments.audit.context import Actor
-from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH, framework_read_file
+from assessments.frameworks.loader import FRAMEWORK_V1_PATH, framework_read_file
 from assessments.frameworks.models import Framework
 from assessments.frameworks.services import framework_load
 from assessments.organisations.models import Organisation, Role
@@ -95,7 +95,7 @@ def other_org(db) -> Organisation:
 
 @pytest.fixture(scope="session")
 def default_spec():
-    return framework_read_file(DEFAULT_FRAMEWORK_PATH)
+    return framework_read_file(FRAMEWORK_V1_PATH)
 
 
 @pytest.fixture

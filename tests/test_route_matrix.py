@@ -524,9 +524,9 @@ def _sow_version(w: World) -> int:
 def _criterion_data(w: World, code: str) -> dict[str, Any]:
     c = w.criterion
     return {
-        "code": code, "title": "Checked by the route matrix", "severity": c.severity, "guidance": c.guidance,
+        "code": code, "title": "Checked by the route matrix", "severity_high": c.severity_high, "guidance": c.guidance,
         "cost_if_missing": c.cost_if_missing, "evidence_expected": c.evidence_expected,
-        "check_kind": c.check_kind, "max_evidence_age_days": c.max_evidence_age_days, "applies_to_high": "on",
+        "check_kind": c.check_kind, "max_evidence_age_days": c.max_evidence_age_days,
     }  # fmt: skip
 
 

@@ -40,7 +40,22 @@ def audit_checkpoint_all() -> int:
             logger.error(NO_KEY)
             return signed
         signed += outcome.checkpoint is not None
+        _first_checkpoint_rescore(organisation, outcome.checkpoint)
     return signed
+
+
+def _first_checkpoint_rescore(organisation: Organisation, checkpoint: AuditCheckpoint | None) -> None:
+    """An organisation's first signed checkpoint is new evidence for the criteria that count the
+    audit trail Preflight holds: rescore them now rather than at the next daily rescore.
+    Later checkpoints only move that evidence's date, which the daily rescore picks up."""
+    from assessments.frameworks.models import HeldEvidence
+    from assessments.pilots.scorecache import scores_refresh_held
+
+    if (
+        checkpoint is not None
+        and not AuditCheckpoint.objects.filter(organisation=organisation).exclude(pk=checkpoint.pk).exists()
+    ):
+        scores_refresh_held(kind=HeldEvidence.AUDIT_TRAIL, organisation_id=organisation.pk)
 
 
 @job()
@@ -55,6 +70,7 @@ def audit_checkpoint_org(organisation_id: int) -> bool:
     except SigningKeyMissing:
         logger.error(NO_KEY)
         return False
+    _first_checkpoint_rescore(organisation, outcome.checkpoint)
     return outcome.checkpoint is not None
 
 

@@ -50,7 +50,7 @@ SYSTEMS: list[dict[str, Any]] = [
         "kind": "eval_results",
         "fixture": "garak-test_with_ci.report.jsonl",
         "check": {
-            "criterion": "GR-03",
+            "criterion": "EV-05",
             "name": "Red-team probes pass",
             "metric": "pass_rate",
             "comparator": "gte",

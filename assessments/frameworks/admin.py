@@ -30,8 +30,17 @@ class MappingInline(ReadOnlyInline):
 
 @admin.register(Criterion)
 class CriterionAdmin(ReadOnlyAdmin):
-    list_display = ["code", "title", "severity", "check_kind", "gap", "framework"]
-    list_filter = ["severity", "gap__key", "check_kind", "framework"]
+    list_display = [
+        "code",
+        "title",
+        "severity_minimal",
+        "severity_limited",
+        "severity_high",
+        "check_kind",
+        "gap",
+        "framework",
+    ]
+    list_filter = ["severity_high", "gap__key", "check_kind", "preflight_evidence", "framework"]
     search_fields = ["code", "title", "guidance"]
     list_select_related = ["gap", "framework"]
     inlines = [MappingInline]

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from assessments.frameworks.models import Criterion, Gap
+from assessments.frameworks.models import Criterion, Gap, RiskTier, Severity
 from assessments.text import text_rules_apply
 
 
@@ -25,15 +25,15 @@ class CriterionForm(forms.ModelForm):
         fields = [
             "code",
             "title",
-            "severity",
+            "severity_minimal",
+            "severity_limited",
+            "severity_high",
             "guidance",
             "cost_if_missing",
             "evidence_expected",
             "check_kind",
+            "preflight_evidence",
             "max_evidence_age_days",
-            "applies_to_minimal",
-            "applies_to_limited",
-            "applies_to_high",
         ]
         widgets = {
             "guidance": forms.Textarea(attrs={"rows": 4}),
@@ -46,10 +46,19 @@ class CriterionForm(forms.ModelForm):
         text_rules_apply(
             self.fields, one_line=("code", "title"), prose=("guidance", "cost_if_missing", "evidence_expected")
         )
+        # One choice per tier: its severity, or "Does not apply" (which is what takes the tier out).
+        for tier in RiskTier.values:
+            field = self.fields[f"severity_{tier}"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [("", "Does not apply"), *Severity.choices]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        tiers = ("applies_to_minimal", "applies_to_limited", "applies_to_high")
-        if not any(data.get(name) for name in tiers):
-            self.add_error("applies_to_high", "Choose at least one risk tier the criterion applies to.")
+        # The tiers it applies to follow from the severities chosen; set on the instance too, so
+        # the model's validation (which runs after this) sees each tier's pair together.
+        for tier in RiskTier.values:
+            data[f"applies_to_{tier}"] = bool(data.get(f"severity_{tier}"))
+            setattr(self.instance, f"applies_to_{tier}", data[f"applies_to_{tier}"])
+        if not any(data[f"applies_to_{tier}"] for tier in RiskTier.values):
+            self.add_error("severity_high", "Give the criterion a severity for at least one risk tier.")
         return data

@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assessments.frameworks.models import CheckKind, GapKey, MappingScheme, RiskTier, Severity
+from assessments.frameworks.catalogues import CatalogueError, catalogue
+from assessments.frameworks.models import (
+    SEVERITY_RANK,
+    TIER_ORDER,
+    CheckKind,
+    GapKey,
+    HeldEvidence,
+    MappingScheme,
+    RiskTier,
+    Severity,
+)
 
 CODE_PREFIX = {
     GapKey.EVALS: "EV",
@@ -36,6 +46,7 @@ class MappingSpec:
     scheme: str
     reference: str
     title: str
+    obligation_from: str = ""  # the tier from which the cited text binds, from the catalogue
 
 
 @dataclass
@@ -44,12 +55,17 @@ class CriterionSpec:
     title: str
     guidance: str
     cost_if_missing: str
-    severity: str
+    # The tiers the criterion applies to, each with its severity there, lowest tier first.
+    severity_by_tier: dict[str, str]
     evidence_expected: str
     check_kind: str
     max_evidence_age_days: int
-    risk_tiers: list[str]
+    preflight_evidence: str = ""
     mappings: list[MappingSpec] = field(default_factory=list)
+
+    @property
+    def risk_tiers(self) -> list[str]:
+        return list(self.severity_by_tier)
 
 
 @dataclass
@@ -121,6 +137,70 @@ class _Reader:
         return good
 
 
+def _severities(r: _Reader, c: dict[str, Any], cpath: str) -> dict[str, str]:
+    """``severity_by_tier`` ({"minimal": "major", "high": "blocking"}), or the first format's
+    single ``severity`` with its ``risk_tiers``. Either way: tiers it applies to, lowest first."""
+    tier_list = ", ".join(RiskTier.values)
+    by_tier = c.get("severity_by_tier")
+    if by_tier is not None:
+        if "severity" in c or "risk_tiers" in c:
+            r.problems.append(f"{cpath}: give severity_by_tier or severity with risk_tiers, not both")
+        if not isinstance(by_tier, dict) or not by_tier:
+            r.problems.append(
+                f"{cpath}.severity_by_tier: expected an object mapping risk tiers ({tier_list}) to severities"
+            )
+            return {t: Severity.MAJOR.value for t in RiskTier.values}
+        unknown = [str(t) for t in by_tier if t not in RiskTier.values]
+        if unknown:
+            r.problems.append(f"{cpath}.severity_by_tier: {', '.join(unknown)} is not a risk tier ({tier_list})")
+        result: dict[str, str] = {}
+        for tier in RiskTier.values:
+            if tier in by_tier:
+                result[tier] = r.choice(by_tier, tier, f"{cpath}.severity_by_tier", Severity.values)
+    else:
+        severity = r.choice(c, "severity", cpath, Severity.values)
+        tiers = c.get("risk_tiers")
+        if not isinstance(tiers, list) or not tiers or any(t not in RiskTier.values for t in tiers):
+            r.problems.append(f"{cpath}.risk_tiers: expected a non-empty list drawn from {tier_list}")
+            tiers = list(RiskTier.values)
+        result = {tier: severity for tier in RiskTier.values if tier in tiers}
+    ranks = [SEVERITY_RANK.get(value, 0) for value in result.values()]
+    if ranks != sorted(ranks):
+        r.problems.append(
+            f"{cpath}.severity_by_tier: a criterion cannot matter less for a riskier pilot "
+            f"({', '.join(f'{t} {v}' for t, v in result.items())})"
+        )
+    return result
+
+
+def _mapping(r: _Reader, m: dict[str, Any], mpath: str, tiers: list[str]) -> MappingSpec | None:
+    """One mapping, checked against its scheme's catalogue; the title comes from the catalogue."""
+    scheme = r.choice(m, "scheme", mpath, MappingScheme.values)
+    reference = r.text(m, "reference", mpath, max_len=40)
+    if scheme not in MappingScheme.values or not reference:
+        return None
+    try:
+        book = catalogue(scheme)
+    except CatalogueError as exc:
+        r.problems.append(f"{mpath}.scheme: {exc}")
+        return None
+    entry = book.lookup(reference)
+    if entry is None:
+        hint = ""
+        if scheme == MappingScheme.OWASP_LLM and ":" not in reference:
+            hint = f"; write the edition, as in {reference}:2025"
+        label = MappingScheme(scheme).label
+        r.problems.append(f"{mpath}.reference: {reference!r} is not in the {label} catalogue ({book.file}){hint}")
+        return None
+    if entry.from_tier and tiers and max(TIER_ORDER[t] for t in tiers) < TIER_ORDER[entry.from_tier]:
+        r.problems.append(
+            f"{mpath}.reference: {reference} binds only {entry.from_tier}-risk systems and above, "
+            f"but the criterion applies only to {', '.join(tiers)}"
+        )
+        return None
+    return MappingSpec(scheme=scheme, reference=reference, title=entry.title, obligation_from=entry.from_tier)
+
+
 def framework_parse(raw: bytes | str) -> FrameworkSpec:
     """Parse and validate a framework document; raise FrameworkFileError listing every problem."""
     try:
@@ -142,6 +222,7 @@ def framework_parse(raw: bytes | str) -> FrameworkSpec:
     description = r.text(data, "description", "framework", required=False)
     gaps: list[GapSpec] = []
     seen_codes: set[str] = set()
+    held_by: dict[str, str] = {}
     for gi, g in enumerate(r.items(data, "gaps", "framework")):
         gpath = f"gaps[{gi}]"
         gap = GapSpec(
@@ -163,33 +244,32 @@ def framework_parse(raw: bytes | str) -> FrameworkSpec:
             elif prefix and code and not code.startswith(prefix + "-"):
                 r.problems.append(f"{cpath}.code: {code!r} should start with {prefix}- in the {gap.key} gap")
             seen_codes.add(code)
-            tiers = c.get("risk_tiers")
-            if not isinstance(tiers, list) or not tiers or any(t not in RiskTier.values for t in tiers):
-                r.problems.append(
-                    f"{cpath}.risk_tiers: expected a non-empty list drawn from {', '.join(RiskTier.values)}"
-                )
-                tiers = list(RiskTier.values)
+            severity_by_tier = _severities(r, c, cpath)
             criterion = CriterionSpec(
                 code=code,
                 title=r.text(c, "title", cpath, max_len=200),
                 guidance=r.text(c, "guidance", cpath),
                 cost_if_missing=r.text(c, "cost_if_missing", cpath),
-                severity=r.choice(c, "severity", cpath, Severity.values),
+                severity_by_tier=severity_by_tier,
                 evidence_expected=r.text(c, "evidence_expected", cpath),
                 check_kind=r.choice(c, "check_kind", cpath, CheckKind.values, blank=True),
                 max_evidence_age_days=r.integer(c, "max_evidence_age_days", cpath, low=1, high=3650),
-                risk_tiers=[str(t) for t in tiers],
+                preflight_evidence=r.choice(c, "preflight_evidence", cpath, HeldEvidence.values, blank=True),
             )
+            if criterion.preflight_evidence:
+                if criterion.preflight_evidence in held_by:
+                    r.problems.append(
+                        f"{cpath}.preflight_evidence: {criterion.preflight_evidence!r} is already the evidence "
+                        f"of {held_by[criterion.preflight_evidence]}"
+                    )
+                held_by.setdefault(criterion.preflight_evidence, code)
             seen_refs: set[tuple[str, str]] = set()
             for mi, m in enumerate(r.items(c, "mappings", cpath) if "mappings" in c else []):
-                mpath = f"{cpath}.mappings[{mi}]"
-                mapping = MappingSpec(
-                    scheme=r.choice(m, "scheme", mpath, MappingScheme.values),
-                    reference=r.text(m, "reference", mpath, max_len=40),
-                    title=r.text(m, "title", mpath, max_len=200),
-                )
+                mapping = _mapping(r, m, f"{cpath}.mappings[{mi}]", criterion.risk_tiers)
+                if mapping is None:
+                    continue
                 if (mapping.scheme, mapping.reference) in seen_refs:
-                    r.problems.append(f"{mpath}: {mapping.scheme} {mapping.reference} is listed twice")
+                    r.problems.append(f"{cpath}.mappings[{mi}]: {mapping.scheme} {mapping.reference} is listed twice")
                 seen_refs.add((mapping.scheme, mapping.reference))
                 criterion.mappings.append(mapping)
             gap.criteria.append(criterion)
@@ -213,6 +293,8 @@ def framework_read_file(path: Path) -> FrameworkSpec:
     return framework_parse(raw)
 
 
-DEFAULT_FRAMEWORK_PATH = (
-    Path(__file__).resolve().parents[2] / "fixtures" / "frameworks" / "ai-production-readiness-v1.json"
-)
+FRAMEWORKS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "frameworks"
+FRAMEWORK_V1_PATH = FRAMEWORKS_DIR / "ai-production-readiness-v1.json"
+FRAMEWORK_V2_PATH = FRAMEWORKS_DIR / "ai-production-readiness-v2.json"
+# What a new organisation starts with.
+DEFAULT_FRAMEWORK_PATH = FRAMEWORK_V2_PATH

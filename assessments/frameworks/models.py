@@ -103,12 +103,36 @@ class CheckKind(models.TextChoices):
     ALERT_RULE_EXISTS = "alert_rule_exists", "Alert rule exists"
     ONCALL_MIN_PEOPLE = "oncall_min_people", "On-call rotation size"
     COST_PER_TASK_WITHIN_ENVELOPE = "cost_per_task_within_envelope", "Cost per task within envelope"
+    LATENCY_BUDGET = "latency_budget", "Latency within budget"
+
+
+class HeldEvidence(models.TextChoices):
+    """Evidence Preflight itself holds: the criterion counts it without an upload."""
+
+    REVIEW_SIGNOFF = "review_signoff", "Signed joint review in Preflight"
+    SOW_DEFINITION = "sow_definition", "Statement-of-work readiness definition in Preflight"
+    AUDIT_TRAIL = "audit_trail", "Preflight's hash-chained audit trail"
 
 
 class RiskTier(models.TextChoices):
     MINIMAL = "minimal", "Minimal"
     LIMITED = "limited", "Limited"
     HIGH = "high", "High"
+
+
+TIER_ORDER = {RiskTier.MINIMAL.value: 0, RiskTier.LIMITED.value: 1, RiskTier.HIGH.value: 2}
+SEVERITY_RANK = {Severity.MINOR.value: 0, Severity.MAJOR.value: 1, Severity.BLOCKING.value: 2}
+
+
+def _tier_severity_constraint(tier: str) -> models.CheckConstraint:
+    """A tier's severity is set exactly when the criterion applies to that tier."""
+    applies, severity = f"applies_to_{tier}", f"severity_{tier}"
+    return models.CheckConstraint(
+        condition=(Q(**{applies: True}) & Q(**{f"{severity}__in": Severity.values}))
+        | (Q(**{applies: False}) & Q(**{severity: ""})),
+        name=f"criterion_severity_{tier}_matches_tier",
+        violation_error_message=f"Give a severity for the {tier} tier exactly when the criterion applies to it.",
+    )
 
 
 class Criterion(models.Model):
@@ -121,9 +145,21 @@ class Criterion(models.Model):
     title = models.CharField(max_length=200)
     guidance = models.TextField()
     cost_if_missing = models.TextField()
-    severity = models.CharField(max_length=10, choices=Severity.choices)
+    # Severity per risk tier; blank exactly where the criterion does not apply (a constraint ties the two).
+    severity_minimal = models.CharField(
+        "severity for minimal-risk pilots", max_length=10, choices=Severity.choices, blank=True
+    )
+    severity_limited = models.CharField(
+        "severity for limited-risk pilots", max_length=10, choices=Severity.choices, blank=True
+    )
+    severity_high = models.CharField(
+        "severity for high-risk pilots", max_length=10, choices=Severity.choices, blank=True
+    )
     evidence_expected = models.TextField()
     check_kind = models.CharField("automated check", max_length=40, choices=CheckKind.choices, blank=True)
+    preflight_evidence = models.CharField(
+        "evidence Preflight holds", max_length=20, choices=HeldEvidence.choices, blank=True
+    )
     max_evidence_age_days = models.PositiveIntegerField(
         "maximum evidence age (days)", default=180, validators=[MinValueValidator(1), MaxValueValidator(3650)]
     )
@@ -134,7 +170,13 @@ class Criterion(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["framework", "code"], name="criterion_unique_code"),
-            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="criterion_severity_valid"),
+            _tier_severity_constraint(RiskTier.MINIMAL),
+            _tier_severity_constraint(RiskTier.LIMITED),
+            _tier_severity_constraint(RiskTier.HIGH),
+            models.CheckConstraint(
+                condition=Q(preflight_evidence="") | Q(preflight_evidence__in=HeldEvidence.values),
+                name="criterion_preflight_evidence_valid",
+            ),
             models.CheckConstraint(
                 condition=Q(check_kind="") | Q(check_kind__in=CheckKind.values), name="criterion_check_kind_valid"
             ),
@@ -167,12 +209,38 @@ class Criterion(models.Model):
     def applies_to(self, tier: str) -> bool:
         return tier in self.risk_tiers
 
+    def severity_for(self, tier: str) -> str:
+        """The criterion's severity for a pilot of ``tier``; blank where it does not apply."""
+        return str(getattr(self, f"severity_{tier}", "") or "") if tier in TIER_ORDER else ""
+
+    def severity_label_for(self, tier: str) -> str:
+        severity = self.severity_for(tier)
+        return Severity(severity).label if severity else "Does not apply"
+
+    @property
+    def severity_by_tier(self) -> dict[str, str]:
+        return {tier: self.severity_for(tier) for tier in self.risk_tiers}
+
+    @property
+    def top_severity(self) -> str:
+        """The highest severity at any tier (what a framework list sorts and colours by)."""
+        return max(self.severity_by_tier.values(), key=SEVERITY_RANK.__getitem__, default=Severity.MINOR.value)
+
+    @property
+    def severity_summary(self) -> str:
+        """ "Blocking" when one severity holds at every tier it applies to, else each tier's, lowest tier first."""
+        by_tier = self.severity_by_tier
+        if len(set(by_tier.values())) == 1:
+            return Severity(next(iter(by_tier.values()))).label
+        return " · ".join(f"{RiskTier(t).label}: {Severity(s).label.lower()}" for t, s in by_tier.items())
+
 
 class MappingScheme(models.TextChoices):
     EU_AI_ACT = "eu_ai_act", "EU AI Act"
     ISO_42001 = "iso_42001", "ISO/IEC 42001 Annex A"
     NIST_AI_RMF = "nist_ai_rmf", "NIST AI RMF"
-    OWASP_LLM = "owasp_llm", "OWASP Top 10 for LLM"
+    OWASP_LLM = "owasp_llm", "OWASP Top 10 for LLM 2025"
+    GDPR = "gdpr", "GDPR"
 
 
 class RegulatoryMapping(models.Model):
@@ -182,14 +250,48 @@ class RegulatoryMapping(models.Model):
     scheme = models.CharField(max_length=20, choices=MappingScheme.choices)
     reference = models.CharField(max_length=40)
     title = models.CharField(max_length=200)
+    # The lowest risk tier at which the cited text is a legal obligation (from the regulation
+    # catalogue); blank for voluntary standards and for law that binds whatever the tier.
+    obligation_from = models.CharField("an obligation from tier", max_length=10, choices=RiskTier.choices, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["criterion", "scheme", "reference"], name="mapping_unique_reference"),
             models.CheckConstraint(condition=Q(scheme__in=MappingScheme.values), name="mapping_scheme_valid"),
             models.CheckConstraint(condition=~Q(reference=""), name="mapping_reference_present"),
+            models.CheckConstraint(
+                condition=Q(obligation_from="") | Q(obligation_from__in=RiskTier.values),
+                name="mapping_obligation_tier_valid",
+            ),
         ]
         ordering = ["criterion", "scheme", "reference"]
 
     def __str__(self) -> str:
         return f"{self.get_scheme_display()} {self.reference}"
+
+    @property
+    def applies_as(self) -> str:
+        """How the cited text binds this criterion's pilots, in words."""
+        if self.scheme == MappingScheme.GDPR:
+            return "A legal obligation wherever personal data is processed"
+        if self.note:
+            return f"{self.note[0].upper()}{self.note[1:]}; aligned practice below that tier"
+        if self.obligation_from == RiskTier.MINIMAL:
+            return "A legal obligation at every risk tier"
+        if self.obligation_from:
+            return f"A legal obligation for {RiskTier(self.obligation_from).label.lower()}-risk pilots"
+        return "Aligned practice (a voluntary standard)"
+
+    @property
+    def note(self) -> str:
+        """``tier_note`` for this mapping's own criterion."""
+        return self.tier_note(self.criterion.risk_tiers)
+
+    def tier_note(self, criterion_tiers: list[str]) -> str:
+        """ "obligation for high-risk pilots only" where the criterion also applies below that tier."""
+        if not self.obligation_from or not criterion_tiers:
+            return ""
+        lowest = min(criterion_tiers, key=TIER_ORDER.__getitem__)
+        if TIER_ORDER[self.obligation_from] <= TIER_ORDER[lowest]:
+            return ""
+        return f"an obligation for {RiskTier(self.obligation_from).label.lower()}-risk pilots and above only"

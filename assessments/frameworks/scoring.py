@@ -9,6 +9,11 @@ Rules (the README repeats them for reviewers):
 - Evidence is fresh until its expiry (its own expiry date or effective date +
   the criterion's maximum age, whichever is sooner), "expiring" within 14 days
   of it, stale after.
+- Severity is the criterion's severity at the pilot's risk tier (a criterion may
+  block a high-risk pilot and only be major for a minimal-risk one).
+- Evidence Preflight itself holds (a signed joint review, a generated statement-of-work
+  definition, a signed audit checkpoint) counts like a passing check on the criteria
+  that name it, and an unanswered such criterion counts as met while it holds.
 - A passing automated check counts as current evidence from the day of its latest
   run. A check whose latest run failed (or could not read its system) keeps its
   criterion from counting as met: it earns the points of "not met".
@@ -46,6 +51,10 @@ class CriterionRow:
     evidence_expiries: tuple[dt.date, ...] = ()
     # "check “Golden set” failing since 1 Dec 2026 10:00", one per failing check.
     check_failures: tuple[str, ...] = ()
+    # Evidence Preflight holds for this criterion ("joint review approved … on 3 Dec 2026"),
+    # or, where the criterion names such evidence and none is held yet, what is missing.
+    held: str = ""
+    held_missing: str = ""
 
     @property
     def counted(self) -> bool:
@@ -53,8 +62,13 @@ class CriterionRow:
 
     @property
     def effective_status(self) -> str:
-        """The answer as scoring counts it: "met" with a failing check is not met."""
-        return "not_met" if self.status == "met" and self.check_failures else self.status
+        """The answer as scoring counts it: "met" with a failing check is not met; an unanswered
+        criterion whose evidence Preflight holds is met."""
+        if self.status == "met" and self.check_failures:
+            return "not_met"
+        if self.status == "not_started" and self.held:
+            return "met"
+        return self.status
 
 
 @dataclass(frozen=True)
@@ -130,10 +144,11 @@ def _blocker_reason(row: CriterionRow, today: dt.date) -> str | None:
 
 
 def _answer_reason(row: CriterionRow, today: dt.date) -> str | None:
-    if row.status == "not_started":
-        return "unanswered"
-    if row.status in {"not_met", "partly_met"}:
-        return "not met" if row.status == "not_met" else "only partly met"
+    status = "met" if row.status == "not_started" and row.held else row.status
+    if status == "not_started":
+        return f"unanswered, and Preflight holds no {row.held_missing} yet" if row.held_missing else "unanswered"
+    if status in {"not_met", "partly_met"}:
+        return "not met" if status == "not_met" else "only partly met"
     if not row.evidence_expiries:
         return "marked met but has no evidence"
     if all(freshness_of(expiry, today) == STALE for expiry in row.evidence_expiries):

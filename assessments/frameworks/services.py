@@ -56,9 +56,12 @@ class CriterionFields(TypedDict, total=False):
     title: str
     guidance: str
     cost_if_missing: str
-    severity: str
+    severity_minimal: str
+    severity_limited: str
+    severity_high: str
     evidence_expected: str
     check_kind: str
+    preflight_evidence: str
     max_evidence_age_days: int
     applies_to_minimal: bool
     applies_to_limited: bool
@@ -84,9 +87,11 @@ def _ensure_draft(framework: Framework) -> None:
         )
 
 
-def _spec_create(*, organisation: Organisation, spec: FrameworkSpec, version: int) -> Framework:
+def _spec_create(
+    *, organisation: Organisation, spec: FrameworkSpec, version: int, based_on: Framework | None
+) -> Framework:
     framework = Framework.objects.create(
-        organisation=organisation, name=spec.name, version=version, description=spec.description
+        organisation=organisation, name=spec.name, version=version, description=spec.description, based_on=based_on
     )
     mappings: list[RegulatoryMapping] = []
     for gap_spec in spec.gaps:
@@ -107,16 +112,21 @@ def _spec_create(*, organisation: Organisation, spec: FrameworkSpec, version: in
                 title=c.title,
                 guidance=c.guidance,
                 cost_if_missing=c.cost_if_missing,
-                severity=c.severity,
                 evidence_expected=c.evidence_expected,
                 check_kind=c.check_kind,
+                preflight_evidence=c.preflight_evidence,
                 max_evidence_age_days=c.max_evidence_age_days,
-                applies_to_minimal=RiskTier.MINIMAL in c.risk_tiers,
-                applies_to_limited=RiskTier.LIMITED in c.risk_tiers,
-                applies_to_high=RiskTier.HIGH in c.risk_tiers,
+                **{f"severity_{tier}": c.severity_by_tier.get(tier, "") for tier in RiskTier.values},
+                **{f"applies_to_{tier}": tier in c.severity_by_tier for tier in RiskTier.values},
             )
             mappings.extend(
-                RegulatoryMapping(criterion=criterion, scheme=m.scheme, reference=m.reference, title=m.title)
+                RegulatoryMapping(
+                    criterion=criterion,
+                    scheme=m.scheme,
+                    reference=m.reference,
+                    title=m.title,
+                    obligation_from=m.obligation_from,
+                )
                 for m in c.mappings
             )
     RegulatoryMapping.objects.bulk_create(mappings)
@@ -128,15 +138,28 @@ def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Ac
     """Load a validated framework file into ``organisation``.
 
     Idempotent: loading the same name and version again returns the existing
-    framework and writes nothing. The version number in the file is kept.
+    framework and writes nothing. The version number in the file is kept. A file that
+    continues a framework the organisation already has (same name, a higher version)
+    becomes its next version, exactly as a published draft would: it is based on the
+    newest earlier version, and publishing it retires the version it replaces, which
+    stays on record unchanged with every assessment made against it.
     """
     _require_admin(actor, organisation.pk)
-    existing = Framework.objects.filter(organisation=organisation, name=spec.name, version=spec.version).first()
+    # Serialise loads and copies per organisation (they pick version numbers and retire versions).
+    Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
+    same_name = Framework.objects.filter(organisation=organisation, name=spec.name)
+    existing = same_name.filter(version=spec.version).first()
     if existing is not None:
         return existing
-    framework = _spec_create(organisation=organisation, spec=spec, version=spec.version)
+    based_on = same_name.filter(version__lt=spec.version).order_by("-version").first()
+    framework = _spec_create(organisation=organisation, spec=spec, version=spec.version, based_on=based_on)
     if publish:
-        framework.status = FrameworkStatus.PUBLISHED
+        newer = same_name.filter(version__gt=spec.version, status=FrameworkStatus.PUBLISHED).exists()
+        if not newer:
+            same_name.filter(status=FrameworkStatus.PUBLISHED, version__lt=spec.version).update(
+                status=FrameworkStatus.RETIRED
+            )
+        framework.status = FrameworkStatus.RETIRED if newer else FrameworkStatus.PUBLISHED
         framework.published_at = timezone.now()
         framework.save(update_fields=["status", "published_at"])
     audit_record(
@@ -150,6 +173,7 @@ def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Ac
             "version": [None, framework.version],
             "status": [None, framework.status],
             "criteria": [None, spec.criteria_count],
+            **({"based_on": [None, f"{based_on.name} v{based_on.version}"]} if based_on else {}),
         },
     )
     return framework
@@ -199,7 +223,13 @@ def framework_copy(*, framework: Framework, actor: Actor) -> Framework:
             **{name: getattr(criterion, name) for name in CRITERION_FIELDS},
         )
         mappings.extend(
-            RegulatoryMapping(criterion=copy, scheme=m.scheme, reference=m.reference, title=m.title)
+            RegulatoryMapping(
+                criterion=copy,
+                scheme=m.scheme,
+                reference=m.reference,
+                title=m.title,
+                obligation_from=m.obligation_from,
+            )
             for m in criterion.mappings.all()
         )
     RegulatoryMapping.objects.bulk_create(mappings)

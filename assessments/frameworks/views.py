@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assessments.audit.context import Actor
 from assessments.frameworks.forms import CriterionForm, GapForm
-from assessments.frameworks.models import Criterion, Framework, Gap
+from assessments.frameworks.models import Criterion, Framework, Gap, RiskTier
 from assessments.frameworks.selectors import criterion_field_label, framework_diff, frameworks_for_organisation
 from assessments.frameworks.services import (
     CRITERION_FIELDS,
@@ -102,6 +102,7 @@ def criterion_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "criterion": criterion,
         "framework": criterion.framework,
         "mappings": list(criterion.mappings.all()),
+        "tiers": [(tier.label, criterion.severity_for(tier), criterion.severity_label_for(tier)) for tier in RiskTier],
         "labels": {name: criterion_field_label(name) for name in (*CRITERION_FIELDS, "gap")},
         "can_edit": _may_edit(request, criterion.framework.organisation_id),
     }

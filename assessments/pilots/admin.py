@@ -33,7 +33,7 @@ class AssessmentAdmin(ReadOnlyAdmin):
 @admin.register(Response)
 class ResponseAdmin(ReadOnlyAdmin):
     list_display = ["criterion", "assessment", "status", "owner", "due_date", "updated_at", "version"]
-    list_filter = ["status", "criterion__severity", "criterion__gap__key"]
+    list_filter = ["status", "criterion__severity_high", "criterion__gap__key"]
     search_fields = ["criterion__code", "criterion__title", "assessment__pilot__name", "justification"]
     list_select_related = ["criterion", "assessment__pilot", "owner"]
 

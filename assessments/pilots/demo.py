@@ -37,13 +37,21 @@ from assessments.audit.context import Actor
 from assessments.audit.signing import signing_key_ensure
 from assessments.audit.verify import audit_verify, checkpoint_create
 from assessments.evidence.demo import demo_link_systems
-from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH, framework_read_file
+from assessments.frameworks.loader import FRAMEWORK_V1_PATH, FRAMEWORK_V2_PATH, framework_read_file
+from assessments.frameworks.models import Framework, HeldEvidence
 from assessments.frameworks.services import framework_load
 from assessments.organisations.models import Organisation
 from assessments.organisations.services import membership_grant, organisation_create, user_create
 from assessments.pilots.models import Pilot, Response
+from assessments.pilots.scorecache import scores_refresh_held
 from assessments.pilots.selectors import assessment_open
-from assessments.pilots.services import evidence_add, pilot_create, response_update, stop_condition_add
+from assessments.pilots.services import (
+    assessment_move,
+    evidence_add,
+    pilot_create,
+    response_update,
+    stop_condition_add,
+)
 from assessments.pilots.uploads import upload_check
 from assessments.reviews.demo import demo_reviews
 
@@ -109,6 +117,7 @@ def demo_seed(*, path: Path = DEMO_PATH, today: dt.date | None = None) -> DemoRe
     if linked is not None:
         demo_link_systems(pilot=linked, today=today)
     checkpoint_create(organisation=organisation)
+    scores_refresh_held(kind=HeldEvidence.AUDIT_TRAIL, organisation_id=organisation.pk)
     audit_verify(organisation=organisation)
     return DemoResult(organisation=organisation, created=True, logins=logins)
 
@@ -118,7 +127,9 @@ def _seed(data: dict[str, Any], today: dt.date) -> Organisation:
     organisation = organisation_create(
         name=data["organisation"]["name"], slug=data["organisation"]["slug"], actor=setup
     )
-    framework_load(organisation=organisation, spec=framework_read_file(DEFAULT_FRAMEWORK_PATH), actor=setup)
+    # The organisation began on v1; v2 arrives as its next published version and most pilots
+    # move to it through the normal path, so their answers carry over and the trail shows it.
+    framework_load(organisation=organisation, spec=framework_read_file(FRAMEWORK_V1_PATH), actor=setup)
     people: dict[str, User] = {}
     for spec in data["users"]:
         user = user_create(
@@ -135,10 +146,33 @@ def _seed(data: dict[str, Any], today: dt.date) -> Organisation:
         for role in spec["roles"]:
             membership_grant(organisation=organisation, user=user, role=role, actor=setup)
         people[spec["username"]] = user
-    for spec in data["pilots"]:
-        _seed_pilot(organisation, spec, people, today)
+    pilots = [(spec, _seed_pilot(organisation, spec, people, today)) for spec in data["pilots"]]
+    v2 = framework_load(organisation=organisation, spec=framework_read_file(FRAMEWORK_V2_PATH), actor=setup)
+    for spec, pilot in pilots:
+        if "after_move" in spec:
+            _move(pilot, v2, spec["after_move"], people, today)
     demo_reviews(organisation=organisation, people=people, today=today)
     return organisation
+
+
+def _move(pilot: Pilot, framework: Framework, plan: dict[str, Any], people: dict[str, User], today: dt.date) -> None:
+    """Move ``pilot`` to ``framework`` as its technical owner would, then answer what v2 added."""
+    mover = people[plan["by"]] if "by" in plan else pilot.technical_owner
+    assert mover is not None
+    actor = Actor.for_user(mover)
+    assessment = assessment_open(pilot=pilot)
+    assert assessment is not None
+    new = assessment_move(assessment=assessment, framework=framework, actor=actor)
+    codes: dict[str, dict[str, Any]] = plan.get("codes", {})
+    responses = {r.criterion.code: r for r in Response.objects.filter(assessment=new).select_related("criterion")}
+    unknown = set(codes) - set(responses)
+    if unknown:
+        raise ImproperlyConfigured(f"demo.json: {pilot.name} answers v2 criteria that do not exist: {sorted(unknown)}")
+    for code, answer in codes.items():
+        status = answer["status"]
+        if status in ANSWERED_WITH_EVIDENCE and not answer.get("evidence"):
+            raise ImproperlyConfigured(f"demo.json: {pilot.name} {code} is {status} but has no evidence")
+        _answer(responses[code], answer, status, people, actor, today)
 
 
 def _seed_pilot(organisation: Organisation, spec: dict[str, Any], people: dict[str, User], today: dt.date) -> Pilot:

@@ -56,7 +56,7 @@ def checklist_rows(data: Checklist) -> list[list[str]]:
                 criterion.gap.name,
                 criterion.code,
                 criterion.title,
-                criterion.get_severity_display(),
+                row.severity_label,
                 "yes" if row.criterion_row.applies else "no",
                 response.get_status_display(),
                 response.justification,

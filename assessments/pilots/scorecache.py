@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assessments.frameworks.scoring import Scorecard
-from assessments.pilots.models import AssessmentScore
+from assessments.pilots.models import Assessment, AssessmentScore, AssessmentStatus
 from assessments.pilots.selectors import CheckOutcomes, scorecards
 
 GAP_COLUMNS = ("evals", "observability", "guardrails", "governance", "cost", "ownership")
@@ -51,3 +51,19 @@ def scores_refresh(
             if not AssessmentScore.objects.filter(assessment_id=assessment_id).update(**columns):
                 AssessmentScore.objects.create(assessment_id=assessment_id, **columns)
     return cards
+
+
+def scores_refresh_held(*, kind: str, organisation_id: int, pilot_id: int | None = None) -> int:
+    """Rescore the open assessments whose framework counts evidence of ``kind`` that Preflight
+    holds (a signature, a generated definition, a checkpoint), after that evidence changed:
+    in the organisation, or only the one pilot. One query when none does."""
+    found = Assessment.objects.filter(
+        pilot__organisation_id=organisation_id, framework__criteria__preflight_evidence=kind
+    ).exclude(status=AssessmentStatus.SUPERSEDED)
+    if pilot_id is not None:
+        found = found.filter(pilot_id=pilot_id)
+    ids = sorted(set(found.values_list("pk", flat=True)))
+    today = timezone.localdate()
+    for start in range(0, len(ids), 200):
+        scores_refresh(assessment_ids=ids[start : start + 200], today=today)
+    return len(ids)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
 from assessments.evidence.selectors import CheckOutcome, check_outcomes
-from assessments.frameworks.models import Criterion, Framework, GapKey
+from assessments.frameworks.models import Criterion, Framework, GapKey, HeldEvidence, Severity
 from assessments.frameworks.scoring import (
     EXPIRING,
     STALE,
@@ -24,6 +24,7 @@ from assessments.frameworks.scoring import (
     score,
 )
 from assessments.organisations.models import Organisation
+from assessments.pilots.held import HeldItem, held_evidence
 from assessments.pilots.models import Assessment, AssessmentStatus, Evidence, Pilot, Response, ResponseStatus
 from assessments.reviews.models import OPEN_MEETING_STATUSES, ReviewMeeting
 
@@ -51,7 +52,8 @@ def criterion_rows(
     *, assessment_ids: Sequence[int], checks: CheckOutcomes | None = None
 ) -> dict[int, list[CriterionRow]]:
     """Scoring rows per assessment: three queries however many assessments are asked for
-    (two when the caller already read the pilots' ``checks``)."""
+    (two when the caller already read the pilots' ``checks``), and one more for each kind
+    of evidence Preflight holds that a criterion among them names."""
     expiries: dict[int, list[dt.date]] = defaultdict(list)
     evidence = Evidence.objects.filter(response__assessment_id__in=assessment_ids).values_list(
         "response_id", "effective_date", "expires_on", "response__criterion__max_evidence_age_days"
@@ -76,22 +78,30 @@ def criterion_rows(
             "assessment__pilot__risk_tier",
             "criterion__code",
             "criterion__title",
-            "criterion__severity",
-            "criterion__applies_to_minimal",
-            "criterion__applies_to_limited",
-            "criterion__applies_to_high",
+            "criterion__severity_minimal",
+            "criterion__severity_limited",
+            "criterion__severity_high",
+            "criterion__preflight_evidence",
+            "criterion__max_evidence_age_days",
+            "assessment__pilot__organisation_id",
             "criterion__gap__key",
             "criterion__gap__name",
             "criterion__gap__order",
             "criterion__gap__weight",
         )
     )
+    listed = list(responses)
+    kinds = {row[11] for row in listed if row[11]}
+    held = (
+        held_evidence(assessments=sorted({(row[1], row[2], row[13]) for row in listed}), kinds=kinds) if kinds else {}
+    )
     for (
-        rid, aid, pilot_id, criterion_id, status, tier, code, title, severity, a_min, a_lim, a_high,
-        gkey, gname, gorder, gweight,
-    ) in responses:  # fmt: skip
-        applies = {"minimal": a_min, "limited": a_lim, "high": a_high}[tier]
+        rid, aid, pilot_id, criterion_id, status, tier, code, title, s_min, s_lim, s_high, held_kind, max_age,
+        _org, gkey, gname, gorder, gweight,
+    ) in listed:  # fmt: skip
+        severities = {"minimal": s_min, "limited": s_lim, "high": s_high}
         found = checks.get((pilot_id, criterion_id), [])
+        item = held.get((aid, held_kind)) if held_kind else None
         rows[aid].append(
             CriterionRow(
                 code=code,
@@ -100,14 +110,49 @@ def criterion_rows(
                 gap_name=gname,
                 gap_order=gorder,
                 gap_weight=gweight,
-                severity=severity,
+                severity=severities[tier] or _top(severities.values()),
                 status=status,
-                applies=applies,
-                evidence_expiries=(*expiries.get(rid, ()), *(c.expiry for c in found if c.expiry)),
+                applies=bool(severities[tier]),
+                evidence_expiries=(
+                    *expiries.get(rid, ()),
+                    *(c.expiry for c in found if c.expiry),
+                    *_held_expiry(item, max_age),
+                ),
                 check_failures=tuple(f for c in found if (f := c.failure)),
+                **_held_fields(held_kind, item),
             )
         )
     return rows
+
+
+_RANK = {"minor": 0, "major": 1, "blocking": 2}
+
+
+def _top(severities: Iterable[str]) -> str:
+    """The highest of a criterion's severities (what a row that does not apply is shown with)."""
+    return max((s for s in severities if s), key=_RANK.__getitem__, default="minor")
+
+
+def _held_expiry(item: HeldItem | None, max_age: int) -> tuple[dt.date, ...]:
+    return (evidence_expiry(effective_date=item.on, expires_on=None, max_age_days=max_age),) if item else ()
+
+
+def _held_fields(kind: str, item: HeldItem | None) -> dict[str, str]:
+    if not kind:
+        return {}
+    if item is not None:
+        return {"held": item.summary}
+    label = HeldEvidence(kind).label
+    return {"held_missing": label[0].lower() + label[1:]}
+
+
+def held_for(*, assessment: Assessment, criteria: Iterable[Criterion]) -> dict[tuple[int, str], HeldItem]:
+    """The evidence Preflight holds for one assessment's criteria (no query when none names any)."""
+    kinds = {c.preflight_evidence for c in criteria if c.preflight_evidence}
+    if not kinds:
+        return {}
+    pilot = assessment.pilot
+    return held_evidence(assessments=[(assessment.pk, pilot.pk, pilot.organisation_id)], kinds=kinds)
 
 
 def scorecards(
@@ -237,6 +282,15 @@ class ChecklistRow:
         return sum(1 for c in self.checks if c.state in ("fail", "error"))
 
     @property
+    def severity(self) -> str:
+        """The criterion's severity at the pilot's risk tier."""
+        return self.criterion_row.severity
+
+    @property
+    def severity_label(self) -> str:
+        return Severity(self.criterion_row.severity).label
+
+    @property
     def evidence_count(self) -> int:
         return len(self.freshness)
 
@@ -325,9 +379,15 @@ def _evidence_views(items: Sequence[Evidence], *, max_age_days: int, today: dt.d
 
 
 def _criterion_row(
-    response: Response, expiries: tuple[dt.date, ...], tier: str, checks: Sequence[CheckOutcome] = ()
+    response: Response,
+    expiries: tuple[dt.date, ...],
+    tier: str,
+    checks: Sequence[CheckOutcome] = (),
+    held: Mapping[tuple[int, str], HeldItem] | None = None,
 ) -> CriterionRow:
     criterion = response.criterion
+    kind = criterion.preflight_evidence
+    item = (held or {}).get((response.assessment_id, kind)) if kind else None
     return CriterionRow(
         code=criterion.code,
         title=criterion.title,
@@ -335,11 +395,16 @@ def _criterion_row(
         gap_name=criterion.gap.name,
         gap_order=criterion.gap.order,
         gap_weight=criterion.gap.weight,
-        severity=criterion.severity,
+        severity=criterion.severity_for(tier) or criterion.top_severity,
         status=response.status,
         applies=criterion.applies_to(tier),
-        evidence_expiries=(*expiries, *(c.expiry for c in checks if c.expiry)),
+        evidence_expiries=(
+            *expiries,
+            *(c.expiry for c in checks if c.expiry),
+            *_held_expiry(item, criterion.max_evidence_age_days),
+        ),
         check_failures=tuple(f for c in checks if (f := c.failure)),
+        **_held_fields(kind, item),
     )
 
 
@@ -372,8 +437,10 @@ def checklist(
         for response_id, effective_date, expires_on in dates:
             dates_by_response[response_id].append((effective_date, expires_on))
     checks = check_outcomes(pilot_ids=[assessment.pilot_id])
+    listed = list(responses)
+    held = held_for(assessment=assessment, criteria=(r.criterion for r in listed))
     rows: list[ChecklistRow] = []
-    for response in responses:
+    for response in listed:
         response.assessment = assessment  # one assessment for every row: no query per row
         found = tuple(checks.get((assessment.pilot_id, response.criterion_id), ()))
         max_age = response.criterion.max_evidence_age_days
@@ -382,7 +449,7 @@ def checklist(
             for effective, expires in dates_by_response.get(response.pk, [])
         )
         views = _evidence_views(items_by_response.get(response.pk, []), max_age_days=max_age, today=today)
-        crow = _criterion_row(response, expiries, tier, found)
+        crow = _criterion_row(response, expiries, tier, found, held)
         rows.append(ChecklistRow(response, crow, views, None, tuple(freshness_of(e, today) for e in expiries), found))
     card = score([r.criterion_row for r in rows], today=today)
     reasons = {b.code: b.reason for b in card.blockers}
@@ -405,7 +472,8 @@ def checklist_row(
     if checks is None:
         checks = check_outcomes(pilot_ids=[pilot.pk])
     found = tuple(checks.get((pilot.pk, response.criterion_id), ()))
-    crow = _criterion_row(response, tuple(v.expiry for v in views), pilot.risk_tier, found)
+    held = held_for(assessment=response.assessment, criteria=[response.criterion])
+    crow = _criterion_row(response, tuple(v.expiry for v in views), pilot.risk_tier, found, held)
     return ChecklistRow(response, crow, views, reasons.get(crow.code), tuple(v.freshness for v in views), found)
 
 

@@ -604,8 +604,13 @@ def assessment_move(*, assessment: Assessment, framework: Framework, actor: Acto
         if old is None:
             continue
         carried += 1
+        # The answer keeps who gave it: the mover carries it, the answerer still wrote it.
         Response.objects.filter(pk=response.pk).update(
-            status=old.status, justification=old.justification, owner_id=old.owner_id, due_date=old.due_date
+            status=old.status,
+            justification=old.justification,
+            owner_id=old.owner_id,
+            due_date=old.due_date,
+            updated_by_id=old.updated_by_id,
         )
         copies.extend(_evidence_copy(item, response=response) for item in old.evidence.all())
     Evidence.objects.bulk_create(copies)

@@ -27,6 +27,9 @@ class ReportKind(models.TextChoices):
     DOSSIER = "dossier", "Auditor's dossier (zip)"
 
 
+SOW_KINDS = frozenset({ReportKind.SOW_MD, ReportKind.SOW_DOCX, ReportKind.SOW_PDF})
+
+
 class ReportStatus(models.TextChoices):
     PENDING = "pending", "Waiting to start"
     RUNNING = "running", "Rendering"

@@ -22,11 +22,13 @@ from django.utils import timezone
 
 from assessments.audit.context import Actor
 from assessments.audit.services import audit_record
+from assessments.frameworks.models import HeldEvidence
 from assessments.organisations.models import Organisation, Role
 from assessments.organisations.permissions import require, require_member
 from assessments.pilots.models import Pilot
+from assessments.pilots.scorecache import scores_refresh_held
 from assessments.pilots.selectors import assessment_open
-from assessments.reports.models import Report, ReportKind, ReportStatus
+from assessments.reports.models import SOW_KINDS, Report, ReportKind, ReportStatus
 from assessments.reports.renderers import Rendered, RendererMissing, ReportUnavailable, renderer_for
 from assessments.reports.sandbox import RenderError
 from assessments.reviews.fingerprint import fingerprint_current
@@ -49,7 +51,22 @@ def _stuck_after() -> dt.timedelta:
 def _enqueue(report_id: int) -> None:
     from assessments.reports.tasks import report_render  # tasks import the services
 
-    transaction.on_commit(lambda: report_render.delay(report_id))
+    def send() -> None:
+        try:
+            report_render.delay(report_id)
+        except TRANSIENT_ERRORS:
+            # The row is committed but no job carries it: fail it with a sentence now, rather
+            # than answer the request with a 500 and leave a line that waits for ever.
+            logger.warning("report %s could not be queued", report_id, exc_info=True)
+            report = Report.objects.filter(pk=report_id).first()
+            if report is not None:
+                _finish_failed(
+                    report,
+                    "The report could not be queued: the job queue is not answering. "
+                    "Request it again in a few minutes.",
+                )
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic
@@ -207,6 +224,11 @@ def _store(report: Report, rendered: Rendered, fingerprint: str) -> bool:
         raise
     if not updated:
         default_storage.delete(name)
+    elif report.kind in SOW_KINDS and report.pilot_id is not None:
+        # A criterion may count the generated definition as its evidence.
+        scores_refresh_held(
+            kind=HeldEvidence.SOW_DEFINITION, organisation_id=report.organisation_id, pilot_id=report.pilot_id
+        )
     return bool(updated)
 
 

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from assessments.evidence.models import Check
-from assessments.frameworks.models import CheckKind, Criterion, GapKey, RiskTier, Severity
+from assessments.frameworks.models import CheckKind, Criterion, GapKey, HeldEvidence, RiskTier, Severity
 from assessments.organisations.models import Role
 from assessments.pilots.models import Pilot
 from assessments.pilots.selectors import assessment_open
@@ -107,6 +107,9 @@ def _words_threshold(criterion: Criterion, pilot: Pilot) -> str:
     """The threshold when no rule is configured: the check it expects, else the guidance."""
     if criterion.check_kind == CheckKind.COST_PER_TASK_WITHIN_ENVELOPE and pilot.cost_envelope_per_task is not None:
         return f"Cost per task at most {pilot.cost_envelope_per_task.normalize():f} USD (the agreed envelope)."
+    if criterion.preflight_evidence:
+        held = HeldEvidence(criterion.preflight_evidence).label
+        return f"{held}, recorded by Preflight itself (no upload needed), and: {criterion.guidance.strip()}"
     if criterion.check_kind:
         kind = CheckKind(criterion.check_kind).label
         return f"{kind} (automated check to be linked), and: {criterion.guidance.strip()}"
@@ -141,7 +144,7 @@ def sow_definition(*, pilot: Pilot, today: dt.date | None = None) -> SowDefiniti
                 code=criterion.code,
                 title=criterion.title,
                 gap=criterion.gap.name,
-                severity=Severity(criterion.severity).label,
+                severity=Severity(criterion.severity_for(tier)).label,
                 threshold=_check_threshold(criterion, checks) if checks else _words_threshold(criterion, pilot),
                 automated=bool(checks),
                 evidence=criterion.evidence_expected.strip(),

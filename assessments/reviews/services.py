@@ -20,9 +20,11 @@ from django.utils import timezone
 from assessments.audit.context import Actor
 from assessments.audit.models import AuditChainHead
 from assessments.audit.services import audit_record, created_changes, diff_fields, snapshot
+from assessments.frameworks.models import HeldEvidence
 from assessments.organisations.models import REVIEWER_ROLES, Membership, Role
 from assessments.organisations.permissions import can_edit_pilot, require, require_member, roles_of
 from assessments.pilots.models import AssessmentStatus, Pilot, Response
+from assessments.pilots.scorecache import scores_refresh_held
 from assessments.reviews import notify
 from assessments.reviews.fingerprint import fingerprint_current
 from assessments.reviews.models import (
@@ -396,6 +398,8 @@ def decision_record(
             "audit_head": [None, head.sequence],
         },
     )
+    # A criterion may count the signed review as its evidence: its stored score moves now.
+    scores_refresh_held(kind=HeldEvidence.REVIEW_SIGNOFF, organisation_id=pilot.organisation_id, pilot_id=pilot.pk)
     return signature
 
 

@@ -125,7 +125,9 @@ def _invocations(ctx: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             title="New",
             guidance="g",
             cost_if_missing="c",
-            severity="minor",
+            severity_minimal="minor",
+            severity_limited="minor",
+            severity_high="minor",
             evidence_expected="e",
         ),
         "criterion_update": lambda: fw.criterion_update(
@@ -339,9 +341,9 @@ def _stranger():
 def raw_spec():
     import json
 
-    from assessments.frameworks.loader import DEFAULT_FRAMEWORK_PATH
+    from assessments.frameworks.loader import FRAMEWORK_V1_PATH
 
-    data = json.loads(DEFAULT_FRAMEWORK_PATH.read_text(encoding="utf-8"))
+    data = json.loads(FRAMEWORK_V1_PATH.read_text(encoding="utf-8"))
     data["version"] = "9"
     return framework_parse(json.dumps(data))
 

@@ -19,7 +19,7 @@ from assessments.frameworks.services import (
 def test_a_published_framework_refuses_every_edit(framework, system_actor):
     criterion = framework.criteria.first()
     gap = framework.gaps.first()
-    snapshot = list(Criterion.objects.filter(framework=framework).values_list("code", "title", "severity"))
+    snapshot = list(Criterion.objects.filter(framework=framework).values_list("code", "title", "severity_high"))
     with pytest.raises(FrameworkImmutableError):
         criterion_update(criterion=criterion, actor=system_actor, title="Changed")
     with pytest.raises(FrameworkImmutableError):
@@ -34,12 +34,14 @@ def test_a_published_framework_refuses_every_edit(framework, system_actor):
             title="New",
             guidance="g",
             cost_if_missing="c",
-            severity="minor",
+            severity_minimal="minor",
+            severity_limited="minor",
+            severity_high="minor",
             evidence_expected="e",
         )
     with pytest.raises(FrameworkImmutableError):
         framework_publish(framework=framework, actor=system_actor)
-    assert list(Criterion.objects.filter(framework=framework).values_list("code", "title", "severity")) == snapshot
+    assert list(Criterion.objects.filter(framework=framework).values_list("code", "title", "severity_high")) == snapshot
 
 
 def test_a_copy_is_an_editable_draft_with_the_next_version(framework, system_actor):

@@ -16,7 +16,7 @@ from django.utils.html import escape
 
 from assessments.audit.context import Actor
 from assessments.audit.models import AuditEvent
-from assessments.frameworks.models import Criterion, Framework, FrameworkStatus, Gap, RegulatoryMapping
+from assessments.frameworks.models import Criterion, Framework, FrameworkStatus, Gap, RegulatoryMapping, RiskTier
 from assessments.frameworks.services import criterion_create, framework_copy, framework_load, framework_publish
 from assessments.organisations.models import Role
 
@@ -24,19 +24,19 @@ NON_ADMIN_ROLES = [role for role in Role.values if role != Role.ADMIN]
 
 
 def _criterion_data(criterion: Criterion, **overrides: Any) -> dict[str, Any]:
-    """The criterion form as a browser would submit it: unticked boxes are simply absent."""
+    """The criterion form as a browser would submit it ("Does not apply" is the empty choice)."""
     fields: dict[str, Any] = {
         "code": criterion.code,
         "title": criterion.title,
-        "severity": criterion.severity,
+        "severity_minimal": criterion.severity_minimal,
+        "severity_limited": criterion.severity_limited,
+        "severity_high": criterion.severity_high,
         "guidance": criterion.guidance,
         "cost_if_missing": criterion.cost_if_missing,
         "evidence_expected": criterion.evidence_expected,
         "check_kind": criterion.check_kind,
+        "preflight_evidence": criterion.preflight_evidence,
         "max_evidence_age_days": criterion.max_evidence_age_days,
-        "applies_to_minimal": criterion.applies_to_minimal,
-        "applies_to_limited": criterion.applies_to_limited,
-        "applies_to_high": criterion.applies_to_high,
     }
     fields.update(overrides)
     return {name: ("on" if value is True else value) for name, value in fields.items() if value is not False}
@@ -51,7 +51,9 @@ def _snapshot(framework: Framework) -> list[tuple[Any, ...]]:
 _CRITERION_COLUMNS = (
     "code",
     "title",
-    "severity",
+    "severity_minimal",
+    "severity_limited",
+    "severity_high",
     "check_kind",
     "max_evidence_age_days",
     "applies_to_minimal",
@@ -122,22 +124,27 @@ def test_an_admin_copies_edits_and_publishes_through_the_pages(admin_client, fra
     criterion = draft.criteria.get(code="EV-02")
     data = _criterion_data(
         criterion,
-        severity="major",
+        severity_minimal="",
+        severity_limited="",
+        severity_high="major",
         check_kind="eval_regression",
         max_evidence_age_days=45,
-        applies_to_minimal=False,
-        applies_to_limited=False,
     )
     assert admin_client.post(reverse("criterion-edit", args=[criterion.pk]), data).status_code == 302
     criterion.refresh_from_db()
-    assert (criterion.severity, criterion.check_kind, criterion.max_evidence_age_days) == (
-        "major",
+    assert (criterion.severity_by_tier, criterion.check_kind, criterion.max_evidence_age_days) == (
+        {"high": "major"},
         "eval_regression",
         45,
     )
     assert criterion.risk_tiers == ["high"]
+    assert (criterion.applies_to_minimal, criterion.applies_to_limited, criterion.severity_minimal) == (
+        False,
+        False,
+        "",
+    )
 
-    new = _criterion_data(criterion, code="CO-90", title="Cost alert on budget burn", applies_to_minimal=True)
+    new = _criterion_data(criterion, code="CO-90", title="Cost alert on budget burn", severity_minimal="major")
     assert admin_client.post(reverse("criterion-new", args=[gap.pk]), new).status_code == 302
     added = draft.criteria.get(code="CO-90")
     assert added.gap == gap
@@ -154,14 +161,12 @@ def test_an_admin_copies_edits_and_publishes_through_the_pages(admin_client, fra
     assert "EV-02" in changed_part
     # The changed fields by the labels people read, never the column names.
     for label in (
-        "Severity",
+        "Severity by risk tier",
         "Automated check",
         "Maximum evidence age (days)",
-        "Applies to minimal-risk pilots",
-        "Applies to limited-risk pilots",
+        "minimal blocking → does not apply, limited blocking → does not apply, high blocking → major",
     ):
         assert label in changed_part
-    assert "Applies to high-risk pilots" not in changed_part
     assert "max_evidence_age_days" not in changed_part and "applies_to_" not in changed_part
     assert f"Publish v{draft.version}" in page
 
@@ -174,6 +179,29 @@ def test_an_admin_copies_edits_and_publishes_through_the_pages(admin_client, fra
     assert f"v{framework.version}" in listing and f"v{draft.version}" in listing
     assert "Retired" in listing and "Published" in listing
     assert f'<td class="num">{draft.criteria.count()}</td>' in listing
+
+
+def test_a_criterion_can_block_high_risk_pilots_and_be_minor_for_minimal_ones(admin_client, draft):
+    criterion = draft.criteria.get(code="EV-03")
+    data = _criterion_data(criterion, severity_minimal="minor", severity_limited="major", severity_high="blocking")
+    assert admin_client.post(reverse("criterion-edit", args=[criterion.pk]), data).status_code == 302
+    criterion.refresh_from_db()
+    assert criterion.severity_by_tier == {"minimal": "minor", "limited": "major", "high": "blocking"}
+    assert criterion.severity_summary == "Minimal: minor · Limited: major · High: blocking"
+    page = admin_client.get(reverse("criterion-detail", args=[criterion.pk])).content.decode()
+    assert 'Minimal: <span class="sev sev-minor">Minor</span>' in page
+    assert 'High: <span class="sev sev-blocking">Blocking</span>' in page
+
+
+def test_a_criterion_with_no_tier_at_all_is_refused_and_says_so(admin_client, draft):
+    criterion = draft.criteria.get(code="EV-03")
+    before = criterion.severity_by_tier
+    data = _criterion_data(criterion, severity_minimal="", severity_limited="", severity_high="")
+    response = admin_client.post(reverse("criterion-edit", args=[criterion.pk]), data)
+    assert response.status_code == 422
+    assert "Give the criterion a severity for at least one risk tier." in response.content.decode()
+    criterion.refresh_from_db()
+    assert criterion.severity_by_tier == before
 
 
 def test_a_published_version_is_shown_read_only(admin_client, framework):
@@ -206,7 +234,7 @@ def test_a_published_version_refuses_every_edit_and_nothing_changes(admin_client
         "gap-edit": (reverse("gap-edit", args=[gap.pk]), {"name": "Hacked", "weight": 1, "description": ""}),
         "criterion-edit": (
             reverse("criterion-edit", args=[criterion.pk]),
-            _criterion_data(criterion, title="Hacked", severity="minor"),
+            _criterion_data(criterion, title="Hacked", severity_high="minor"),
         ),
         "criterion-new": (reverse("criterion-new", args=[gap.pk]), _criterion_data(criterion, code="EV-99")),
         "criterion-delete": (reverse("criterion-delete", args=[criterion.pk]), {}),
@@ -255,8 +283,8 @@ OUT_OF_RANGE: dict[str, tuple[str, dict[str, Any], str]] = {
     "evidence age 5000 days": ("criterion", {"max_evidence_age_days": 5000}, "max_evidence_age_days"),
     "no risk tier": (
         "criterion",
-        {"applies_to_minimal": False, "applies_to_limited": False, "applies_to_high": False},
-        "applies_to_high",
+        {"severity_minimal": "", "severity_limited": "", "severity_high": ""},
+        "severity_high",
     ),
 }
 
@@ -285,7 +313,8 @@ def test_out_of_range_values_are_explained_in_words_beside_the_field(admin_clien
     _, _, field = OUT_OF_RANGE[case]
     body = _post_out_of_range(admin_client, draft, case).content.decode()
     assert "Constraint" not in body
-    assert re.search(rf'name="{field}"[^>]*>([^<]*</label>)?\s*<p class="error"', body)
+    widget_end = r"(.*?</select>)" if field.startswith("severity_") else r"([^<]*</label>)?"
+    assert re.search(rf'name="{field}"[^>]*>{widget_end}\s*<p class="error"', body, re.S)
 
 
 def test_a_duplicate_code_in_a_draft_is_refused_with_a_message(admin_client, draft):
@@ -389,15 +418,15 @@ def test_the_criterion_form_offers_every_editable_field(admin_client, draft):
     for name in (
         "code",
         "title",
-        "severity",
+        "severity_minimal",
+        "severity_limited",
+        "severity_high",
         "guidance",
         "cost_if_missing",
         "evidence_expected",
         "check_kind",
+        "preflight_evidence",
         "max_evidence_age_days",
-        "applies_to_minimal",
-        "applies_to_limited",
-        "applies_to_high",
     ):
         assert f'name="{name}"' in page, name
 
@@ -417,7 +446,8 @@ def test_the_detail_page_query_count_does_not_grow_with_criteria(
         for n in range(5):
             criterion = criterion_create(
                 gap=gap, actor=admin, code=f"{gap.key[:2].upper()}-X{n}", title="More", guidance="g",
-                cost_if_missing="c", severity="minor", evidence_expected="e",
+                cost_if_missing="c", severity_minimal="minor", severity_limited="minor", severity_high="minor",
+                evidence_expected="e",
             )  # fmt: skip
             RegulatoryMapping.objects.create(
                 criterion=criterion, scheme="nist_ai_rmf", reference="MEASURE 2.3", title="t"
@@ -461,7 +491,8 @@ def test_the_framework_page_shows_each_criterion_in_full_and_links_to_its_own_pa
         assert reverse("criterion-detail", args=[criterion.pk]) in page
         for text in (criterion.guidance, criterion.evidence_expected, criterion.cost_if_missing):
             assert escape(text) in page
-        assert criterion.get_severity_display() in page
+        for tier in criterion.risk_tiers:
+            assert criterion.severity_label_for(tier) in page
         if criterion.check_kind:
             assert criterion.get_check_kind_display() in page
         for mapping in criterion.mappings.all():
@@ -479,11 +510,11 @@ def test_a_criterion_page_shows_everything_about_it_read_only(client, users, fra
         criterion.code,
         criterion.title,
         criterion.gap.name,
-        criterion.get_severity_display(),
+        *(f"{tier.label}: " for tier in RiskTier),
+        *(criterion.severity_label_for(tier) for tier in criterion.risk_tiers),
         criterion.get_check_kind_display(),
         "Maximum evidence age (days)",
         str(criterion.max_evidence_age_days),
-        ", ".join(criterion.risk_tiers),
         "cannot change",
     ):
         assert escape(text) in page, text
@@ -522,7 +553,7 @@ def test_a_criterion_form_with_bad_input_explains_itself(admin_client, draft):
     gap = draft.gaps.get(key="cost")
     count = draft.criteria.count()
     response = admin_client.post(
-        reverse("criterion-new", args=[gap.pk]), {"code": "CO-01", "title": "", "severity": "urgent"}
+        reverse("criterion-new", args=[gap.pk]), {"code": "CO-01", "title": "", "severity_high": "urgent"}
     )
     assert response.status_code == 422
     body = response.content.decode()

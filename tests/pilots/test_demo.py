@@ -15,7 +15,7 @@ from assessments.audit.models import AuditEvent
 from assessments.organisations.models import Membership, Organisation
 from assessments.pilots.demo import demo_seed
 from assessments.pilots.models import Evidence, Pilot, Response
-from assessments.pilots.selectors import assessment_open, scorecard
+from assessments.pilots.selectors import assessment_open, checklist, scorecard
 
 TODAY = dt.date(2026, 11, 22)
 # A seed day in another month and year: the promised states must not depend on the calendar.
@@ -67,17 +67,34 @@ def test_the_four_pilots_are_in_the_promised_states(db, seed_day):
     demo_seed(today=seed_day)
     cards = {p.name: scorecard(assessment=assessment_open(pilot=p), today=seed_day) for p in Pilot.objects.all()}
     nearly = cards["Support reply drafting"]
-    assert not nearly.is_ready and [(b.code, b.reason) for b in nearly.blockers] == [("GV-03", "only partly met")]
+    # Risk rejected the joint review over GV-03, so the go/no-go criterion has no signed approval.
+    assert not nearly.is_ready and [(b.code, b.reason) for b in nearly.blockers] == [
+        ("GV-03", "only partly met"),
+        ("GV-12", "unanswered, and Preflight holds no signed joint review in Preflight yet"),
+    ]
     blocked = cards["Credit limit explainer"]
     assert Pilot.objects.get(name="Credit limit explainer").risk_tier == "high"
-    assert {b.gap_key for b in blocked.blockers} == {"guardrails", "cost"}
+    # On v2 the cost criteria are major (the envelope is a stop condition); the high tier's
+    # legal duties and the failing red-team check block instead.
+    assert {b.gap_key for b in blocked.blockers} == {"evals", "guardrails", "governance"}
+    assert {"EV-05", "GV-14"} <= {b.code for b in blocked.blockers}
     started = cards["Contract clause finder"]
     assert started.overall is not None and started.overall < 10
     production = cards["IT helpdesk assistant"]
     assert Pilot.objects.get(name="IT helpdesk assistant").stage == "production"
     assert production.is_ready
     # Evidence goes stale only where the README says so: one piece, on the helpdesk assistant.
-    assert {name: card.freshness.stale for name, card in cards.items()} == {
+    # (Counted over the teams' own evidence: the audit checkpoint Preflight holds is signed at
+    # the real time of seeding, which a seed day in the future would see as old.)
+    stale = {
+        p.name: sum(
+            e.freshness == "stale"
+            for row in checklist(assessment=assessment_open(pilot=p), today=seed_day).rows
+            for e in row.evidence
+        )
+        for p in Pilot.objects.all()
+    }
+    assert stale == {
         "Support reply drafting": 0,
         "Credit limit explainer": 0,
         "Contract clause finder": 0,
@@ -96,7 +113,8 @@ def test_dates_are_relative_to_the_seed_day(db):
     assert all(owner is not None for _, owner in due)
     effective = Evidence.objects.values_list("effective_date", flat=True)
     assert all(seed_day - dt.timedelta(days=365) < when <= seed_day for when in effective)
-    eval_run = Evidence.objects.get(title__startswith="Eval run #318")
+    current = Evidence.objects.exclude(response__assessment__status="superseded")
+    eval_run = current.get(title__startswith="Eval run #318")
     assert eval_run.effective_date == seed_day - dt.timedelta(days=5)
     assert f"({eval_run.effective_date.day} {eval_run.effective_date:%b})" in eval_run.title
     assert eval_run.original_filename == f"golden_v3_run_318_{eval_run.effective_date.isoformat()}.csv"

@@ -16,11 +16,27 @@ from django.test import override_settings
 
 from assessments.audit.models import AuditEvent, AuditVerification
 from assessments.pilots.demo import DemoResult, demo_seed
-from assessments.pilots.models import Evidence, Response
+from assessments.pilots.models import Assessment, Evidence, Pilot, Response
+from assessments.pilots.selectors import assessment_open
 from assessments.text import text_problem
 from tests.pilots.test_demo import DAY, REVIEWER_FIELDS, REVIEWERS, TODAY, URL, _on_example_domain
 
 STORAGE: dict[str, Path] = {}
+
+
+def _open(pilot: Pilot) -> Assessment:
+    found = assessment_open(pilot=pilot)
+    assert found is not None
+    return found
+
+
+def _responses():
+    """Answers on the pilots' open assessments (a move to v2 leaves the v1 copies superseded)."""
+    return Response.objects.exclude(assessment__status="superseded")
+
+
+def _evidence():
+    return Evidence.objects.exclude(response__assessment__status="superseded")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +81,7 @@ def test_the_demo_chain_is_checkpointed_and_verified(db, seeded):
 
 
 def test_evidence_titles_are_the_teams_own_not_the_frameworks_words(db, seeded):
-    evidence = list(Evidence.objects.select_related("response__criterion"))
+    evidence = list(_evidence().select_related("response__criterion"))
     assert len(evidence) > 100
     for item in evidence:
         expected = item.response.criterion.evidence_expected.strip().rstrip(".").casefold()
@@ -76,7 +92,7 @@ def test_evidence_titles_are_the_teams_own_not_the_frameworks_words(db, seeded):
     assert [title for title, n in titles.items() if n > 1] == []
     kinds = Counter(item.kind for item in evidence)
     assert kinds["link"] > 50 and kinds["note"] >= 5 and kinds["file"] >= 2
-    bare = Response.objects.filter(status__in=["met", "partly_met"], evidence__isnull=True)
+    bare = _responses().filter(status__in=["met", "partly_met"], evidence__isnull=True)
     assert list(bare.values_list("criterion__code", flat=True)) == []
 
 
@@ -90,7 +106,7 @@ def test_every_link_is_on_an_example_domain(db, seeded):
 
 
 def test_open_and_inapplicable_answers_say_why_in_peoples_own_words(db, seeded):
-    answered = Response.objects.exclude(status="not_started").select_related("criterion")
+    answered = _responses().exclude(status="not_started").select_related("criterion")
     for response in answered.exclude(status="met"):
         assert len(response.justification) > 40, response.criterion.code
     for response in answered.exclude(justification=""):
@@ -107,9 +123,9 @@ def test_open_and_inapplicable_answers_say_why_in_peoples_own_words(db, seeded):
 
 
 def test_reviewers_own_the_criteria_of_their_field_and_answer_them_themselves(db, seeded):
-    owned = Response.objects.filter(owner__username__in=REVIEWERS).select_related("owner", "criterion__gap")
+    owned = _responses().filter(owner__username__in=REVIEWERS).select_related("owner", "criterion__gap")
     assert {r.owner.username for r in owned} == REVIEWERS
-    answered = Response.objects.exclude(status="not_started")
+    answered = _responses().exclude(status="not_started")
     assert owned.count() >= answered.count() // 3
     for response in owned:
         assert response.owner.username in REVIEWER_FIELDS[response.criterion.gap.key], (
@@ -128,10 +144,43 @@ def test_uploaded_files_went_through_the_upload_check_and_are_hashed_and_audited
         with default_storage.open(item.file.name, "rb") as stored:
             content = stored.read()
         assert hashlib.sha256(content).hexdigest() == item.sha256 and len(content) == item.size_bytes
-        event = AuditEvent.objects.get(action="evidence.added", object_id=str(item.pk))
-        assert item.sha256 in str(event.changes)
+        # A copy carried to v2 keeps the file and hash of the item whose addition was audited.
+        added = AuditEvent.objects.filter(action="evidence.added").values_list("changes", flat=True)
+        assert any(item.sha256 in str(changes) for changes in added), item.title
     pdf = next(f for f in files if f.content_type == "application/pdf")
     with default_storage.open(pdf.file.name, "rb") as stored:
         content = stored.read()
     assert content.startswith(b"%PDF-1.4") and content.rstrip().endswith(b"%%EOF")
     assert b"SEC-1190" in content
+
+
+def test_three_pilots_moved_to_v2_through_the_normal_path_and_one_waits_on_v1(db, seeded, client):
+
+    versions = {p.name: _open(pilot=p).framework.version for p in Pilot.objects.all()}
+    assert versions == {
+        "Support reply drafting": 2,
+        "Credit limit explainer": 2,
+        "Contract clause finder": 1,
+        "IT helpdesk assistant": 2,
+    }
+    moves = AuditEvent.objects.filter(action="assessment.migrated")
+    assert moves.count() == 3
+    assert all(e.changes["framework"] == ["AI production readiness v1", "AI production readiness v2"] for e in moves)
+    assert all(e.changes["carried_over"][1] > 40 for e in moves)
+    waiting = Pilot.objects.get(name="Contract clause finder")
+    client.force_login(waiting.technical_owner)
+    page = client.get(f"/pilots/{waiting.pk}/").content.decode()
+    assert "A newer framework version, <strong>AI production readiness v2</strong>, is published." in page
+
+
+def test_the_minimal_risk_helpdesk_is_judged_by_fewer_blockers_than_the_high_risk_explainer(db, seeded):
+
+    def blocking(name: str) -> int:
+        pilot = Pilot.objects.get(name=name)
+        criteria = _open(pilot=pilot).framework.criteria.all()
+        return sum(1 for c in criteria if c.severity_for(pilot.risk_tier) == "blocking")
+
+    helpdesk, explainer = blocking("IT helpdesk assistant"), blocking("Credit limit explainer")
+    assert helpdesk < explainer
+    # v1 asked 21 blockers of a minimal-risk pilot and 22 of a high-risk one; v2 asks 15 and 30.
+    assert (helpdesk, explainer) == (15, 30)

@@ -178,9 +178,9 @@ def test_a_gap_name_with_hostile_characters_is_refused(client, draft):
 def test_criterion_titles_and_codes_with_hostile_characters_are_refused(client, draft):
     criterion = draft.criteria.get(code="EV-01")
     base = {
-        "code": criterion.code, "title": criterion.title, "severity": criterion.severity,
+        "code": criterion.code, "title": criterion.title, "severity_high": criterion.severity_high,
         "guidance": criterion.guidance, "cost_if_missing": criterion.cost_if_missing,
-        "evidence_expected": criterion.evidence_expected, "max_evidence_age_days": 30, "applies_to_high": "on",
+        "evidence_expected": criterion.evidence_expected, "max_evidence_age_days": 30,
     }  # fmt: skip
     for field in ("title", "code"):
         for char, message in HOSTILE:

@@ -90,11 +90,13 @@ def v2(framework, admin_actor, pilot) -> Framework:
     criterion_delete(criterion=draft.criteria.get(code="CO-05"), actor=admin_actor)
     criterion_create(
         gap=draft.gaps.get(key="evals"), actor=admin_actor, code="EV-09", title="Latency budget evaluated",
-        guidance="g", cost_if_missing="c", severity="major", evidence_expected="e",
+        guidance="g", cost_if_missing="c", severity_minimal="major", severity_limited="major", severity_high="major",
+        evidence_expected="e",
     )  # fmt: skip
     criterion_update(
-        criterion=draft.criteria.get(code="EV-02"), actor=admin_actor, severity="major", applies_to_minimal=False
-    )
+        criterion=draft.criteria.get(code="EV-02"), actor=admin_actor, severity_minimal="", applies_to_minimal=False,
+        severity_limited="major", severity_high="blocking",
+    )  # fmt: skip
     return framework_publish(framework=draft, actor=admin_actor)
 
 
@@ -118,11 +120,14 @@ def _stored_files() -> list[Path]:
 def test_the_diff_names_added_removed_and_changed_codes_with_the_fields_that_changed(
     framework, v2, django_assert_num_queries
 ):
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(4):
         diff = framework_diff(old=framework, new=v2)
     assert diff.added == [("EV-09", "Latency budget evaluated")]
     assert [code for code, _ in diff.removed] == ["CO-05"]
-    assert [(c.code, sorted(c.fields)) for c in diff.changed] == [("EV-02", ["applies_to_minimal", "severity"])]
+    assert [(c.code, c.fields) for c in diff.changed] == [("EV-02", ["severity_by_tier"])]
+    assert diff.changed[0].details == (
+        "Severity by risk tier: minimal blocking → does not apply, limited blocking → major",
+    )
     assert not diff.is_empty
     assert framework_diff(old=framework, new=framework).is_empty
     backwards = framework_diff(old=v2, new=framework)

@@ -51,7 +51,7 @@ def test_two_pilots_whose_names_slugify_alike_get_distinct_slugs(pilot, framewor
 def test_a_new_pilot_is_not_ready_and_lists_every_blocker(pilot, framework):
     card = scorecard(assessment=assessment_open(pilot=pilot), today=TODAY)
     assert card.is_ready is False
-    blocking = framework.criteria.filter(severity="blocking", applies_to_high=True).count()
+    blocking = framework.criteria.filter(severity_high="blocking").count()
     assert len(card.blockers) == blocking
     assert card.overall == 0
 
@@ -85,7 +85,7 @@ def test_meeting_every_blocker_with_fresh_evidence_makes_the_pilot_ready(pilot, 
     assessment = assessment_open(pilot=pilot)
     for response in assessment.responses.select_related("criterion"):
         response_update(response=response, actor=owner_actor, expected_version=response.version, status="met")
-        if response.criterion.severity == "blocking":
+        if response.criterion.severity_for(pilot.risk_tier) == "blocking":
             evidence_add(
                 response=response,
                 actor=owner_actor,

@@ -73,7 +73,7 @@ def _pages(pdf: bytes, tmp_path: Path) -> int:
 
 
 def test_the_pdf_holds_the_sections_figures_and_names(pilot, users, owner_actor, tmp_path):
-    security = Response.objects.filter(assessment__pilot=pilot, criterion__severity="blocking").order_by("pk")[0]
+    security = Response.objects.filter(assessment__pilot=pilot, criterion__severity_high="blocking").order_by("pk")[0]
     response_update(
         response=security,
         actor=owner_actor,
@@ -231,6 +231,25 @@ def test_a_row_handed_back_after_its_last_attempt_fails_instead_of_waiting_for_e
     assert report.status == ReportStatus.FAILED and "request the report again" in report.error
     failed = AuditEvent.objects.get(object_type="report", object_id=str(report.pk), action="report.failed")
     assert failed.changes["status"] == [ReportStatus.PENDING, ReportStatus.FAILED]
+
+
+def test_a_report_the_queue_refuses_fails_with_a_sentence_instead_of_a_500(
+    pilot, owner_actor, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    refused = BrokerUnavailable("Error 111 connecting to redis:6379. Connection refused.")
+    with (
+        mock.patch("assessments.reports.tasks.report_render.delay", side_effect=refused) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        report = report_request(kind=ReportKind.PILOT, pilot=pilot, actor=owner_actor)
+    delay.assert_called_once_with(report.pk)
+    report.refresh_from_db()
+    assert report.status == ReportStatus.FAILED
+    assert report.error.startswith("The report could not be queued") and "redis" not in report.error
 
 
 def test_the_report_date_names_the_time_zone_it_is_shown_in(pilot, settings):

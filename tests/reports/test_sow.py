@@ -100,7 +100,9 @@ def test_it_lists_every_criterion_of_the_tier_numbered_in_framework_order(checke
 
 def test_it_leaves_out_criteria_that_do_not_apply_to_the_tier(checked):
     framework = checked.assessments.get().framework
-    Criterion.objects.filter(framework=framework, code="EV-08").update(applies_to_high=False, applies_to_minimal=True)
+    Criterion.objects.filter(framework=framework, code="EV-08").update(
+        applies_to_high=False, severity_high="", applies_to_minimal=True, severity_minimal="major"
+    )
     codes = [item.code for item in sow_definition(pilot=checked).items]
     assert "EV-08" not in codes
     assert "EV-07" in codes

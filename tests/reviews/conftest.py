@@ -26,10 +26,8 @@ def pilot(framework, users, owner_actor):
 
 
 def blocking_responses(pilot) -> list[Response]:
-    rows = Response.objects.filter(assessment__pilot=pilot, criterion__severity="blocking").select_related(
-        "criterion", "assessment__pilot"
-    )
-    return [r for r in rows if r.criterion.applies_to(pilot.risk_tier)]
+    rows = Response.objects.filter(assessment__pilot=pilot).select_related("criterion", "assessment__pilot")
+    return [r for r in rows if r.criterion.severity_for(pilot.risk_tier) == "blocking"]
 
 
 def meet_blockers(pilot, actor: Actor) -> None:

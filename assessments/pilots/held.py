@@ -1,0 +1,105 @@
+"""Evidence Preflight itself holds, for the criteria that name it.
+
+Where the product is the evidence, a criterion counts it without an upload:
+
+- ``review_signoff``: every signing role (delivery, security, risk, product) approved the
+  assessment in a review meeting that was not cancelled; the latest such sign-off dates it.
+  A rejection in a role's latest meeting means the evidence is not held.
+- ``sow_definition``: a statement-of-work readiness definition was generated for the
+  pilot (a finished Markdown, Word or PDF export); the newest dates it.
+- ``audit_trail``: the organisation's hash-chained audit trail has a signed checkpoint;
+  the newest dates it.
+
+The item counts like a passing automated check: current evidence from its date, within
+the criterion's maximum age, and an unanswered criterion counts as met while it holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from assessments.frameworks.models import HeldEvidence
+
+
+@dataclass(frozen=True)
+class HeldItem:
+    kind: str
+    summary: str  # "joint review signed by all four roles on 3 Dec 2026"
+    on: dt.date
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return timezone.localtime(moment).date()
+
+
+def held_evidence(*, assessments: Sequence[tuple[int, int, int]], kinds: set[str]) -> dict[tuple[int, str], HeldItem]:
+    """``assessments`` as (assessment id, pilot id, organisation id); only ``kinds`` are read
+    (one query each), so a framework that names none costs nothing."""
+    from assessments.audit.models import AuditCheckpoint
+    from assessments.reports.models import SOW_KINDS, Report, ReportStatus
+    from assessments.reviews.models import APPROVING, SIGNING_ROLES, Decision, MeetingStatus
+
+    held: dict[tuple[int, str], HeldItem] = {}
+    if not assessments or not kinds:
+        return held
+    if HeldEvidence.REVIEW_SIGNOFF in kinds:
+        latest: dict[tuple[int, str], tuple[int, str, dt.datetime]] = {}
+        for aid, meeting_id, role, decision, signed_at in (
+            Decision.objects.filter(meeting__assessment_id__in=[a for a, _, _ in assessments])
+            .exclude(meeting__status=MeetingStatus.CANCELLED)
+            .order_by("signed_at", "pk")
+            .values_list("meeting__assessment_id", "meeting_id", "role", "decision", "signed_at")
+        ):
+            previous = latest.get((aid, role))
+            rejected = decision not in APPROVING
+            if previous is not None and previous[0] == meeting_id and previous[1] == "reject":
+                rejected = True  # any rejection among a role's signers in one meeting rejects
+            latest[(aid, role)] = (meeting_id, "reject" if rejected else "approve", signed_at)
+        for aid, _pilot, _org in assessments:
+            roles = [latest.get((aid, role)) for role in SIGNING_ROLES]
+            if all(r is not None and r[1] == "approve" for r in roles):
+                when = max(r[2] for r in roles if r is not None)
+                held[(aid, HeldEvidence.REVIEW_SIGNOFF)] = HeldItem(
+                    HeldEvidence.REVIEW_SIGNOFF,
+                    f"joint review approved by delivery, security, risk and product on {_day(when):%-d %b %Y}",
+                    _day(when),
+                )
+    if HeldEvidence.SOW_DEFINITION in kinds:
+        pilots = {p: a for a, p, _ in assessments}
+        newest: dict[int, dt.datetime] = {}
+        for pilot_id, finished_at in Report.objects.filter(
+            pilot_id__in=pilots,
+            kind__in=SOW_KINDS,
+            status=ReportStatus.DONE,
+        ).values_list("pilot_id", "finished_at"):
+            if finished_at and (pilot_id not in newest or finished_at > newest[pilot_id]):
+                newest[pilot_id] = finished_at
+        for aid, pilot_id, _org in assessments:
+            if pilot_id in newest:
+                day = _day(newest[pilot_id])
+                held[(aid, HeldEvidence.SOW_DEFINITION)] = HeldItem(
+                    HeldEvidence.SOW_DEFINITION,
+                    f"statement-of-work readiness definition generated {day:%-d %b %Y}",
+                    day,
+                )
+    if HeldEvidence.AUDIT_TRAIL in kinds:
+        signed: dict[int, tuple[int, dt.datetime]] = {}
+        for org_id, sequence, signed_at in AuditCheckpoint.objects.filter(
+            organisation_id__in={o for _, _, o in assessments}
+        ).values_list("organisation_id", "sequence", "signed_at"):
+            if org_id not in signed or sequence > signed[org_id][0]:
+                signed[org_id] = (sequence, signed_at)
+        for aid, _pilot, org_id in assessments:
+            if org_id in signed:
+                sequence, signed_at = signed[org_id]
+                day = _day(signed_at)
+                held[(aid, HeldEvidence.AUDIT_TRAIL)] = HeldItem(
+                    HeldEvidence.AUDIT_TRAIL,
+                    f"hash-chained audit trail, signed checkpoint at event {sequence} on {day:%-d %b %Y}",
+                    day,
+                )
+    return held
