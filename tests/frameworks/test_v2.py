@@ -199,3 +199,17 @@ def _reason(pilot, code: str) -> str:
 
     card = scorecard(assessment=_open(pilot=pilot), today=timezone.localdate())
     return {b.code: b.reason for b in card.blockers}[code]
+
+
+def test_the_pilot_report_names_each_criterion_severity_at_the_pilot_tier(v2, users):
+    from assessments.reports.pilot_report import pilot_report_html
+
+    owner = Actor.for_user(users["owner"])
+    minimal = pilot_create(
+        organisation=v2.organisation, actor=owner, name="Small", risk_tier="minimal", technical_owner=users["owner"]
+    )
+    html = pilot_report_html(pilot=minimal, today=timezone.localdate())
+    # CO-01 is major for every tier in v2, GV-14 does not apply to minimal-risk pilots.
+    assert re.search(r"<strong>CO-01</strong>[^<]*<br><span class=\"small muted\">Major ·", html)
+    assert re.search(r"<strong>GV-14</strong>[^<]*<br><span class=\"small muted\">[A-Za-z]+ · does not apply", html)
+    assert re.search(r"<strong>GV-12</strong>[^<]*<br><span class=\"small muted\">Blocking ·", html)

@@ -75,6 +75,13 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(severity_per_tier, severity_single),
+        # A default only so that going backwards can re-add the column to a populated table
+        # (the backwards RunPython above then writes each criterion's real severity).
+        migrations.AlterField(
+            model_name="criterion",
+            name="severity",
+            field=models.CharField(choices=SEVERITIES, default="major", max_length=10),
+        ),
         migrations.RemoveConstraint(model_name="criterion", name="criterion_severity_valid"),
         migrations.RemoveField(model_name="criterion", name="severity"),
         migrations.AddField(
