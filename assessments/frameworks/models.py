@@ -124,6 +124,14 @@ TIER_ORDER = {RiskTier.MINIMAL.value: 0, RiskTier.LIMITED.value: 1, RiskTier.HIG
 SEVERITY_RANK = {Severity.MINOR.value: 0, Severity.MAJOR.value: 1, Severity.BLOCKING.value: 2}
 
 
+def _tiers_from(tier: str) -> str:
+    """ "high-risk", "limited- and high-risk": the tiers from ``tier`` upwards, in words."""
+    names = [t.label.lower() for t in RiskTier if TIER_ORDER[t.value] >= TIER_ORDER[tier]]
+    if len(names) == 1:
+        return f"{names[0]}-risk"
+    return ", ".join(f"{n}-" for n in names[:-1]) + f" and {names[-1]}-risk"
+
+
 def _tier_severity_constraint(tier: str) -> models.CheckConstraint:
     """A tier's severity is set exactly when the criterion applies to that tier."""
     applies, severity = f"applies_to_{tier}", f"severity_{tier}"
@@ -279,7 +287,7 @@ class RegulatoryMapping(models.Model):
         if self.obligation_from == RiskTier.MINIMAL:
             return "A legal obligation at every risk tier"
         if self.obligation_from:
-            return f"A legal obligation for {RiskTier(self.obligation_from).label.lower()}-risk pilots"
+            return f"A legal obligation for {_tiers_from(self.obligation_from)} pilots"
         return "Aligned practice (a voluntary standard)"
 
     @property
@@ -288,10 +296,10 @@ class RegulatoryMapping(models.Model):
         return self.tier_note(self.criterion.risk_tiers)
 
     def tier_note(self, criterion_tiers: list[str]) -> str:
-        """ "obligation for high-risk pilots only" where the criterion also applies below that tier."""
+        """ "an obligation for high-risk pilots only" where the criterion also applies below that tier."""
         if not self.obligation_from or not criterion_tiers:
             return ""
         lowest = min(criterion_tiers, key=TIER_ORDER.__getitem__)
         if TIER_ORDER[self.obligation_from] <= TIER_ORDER[lowest]:
             return ""
-        return f"an obligation for {RiskTier(self.obligation_from).label.lower()}-risk pilots and above only"
+        return f"an obligation for {_tiers_from(self.obligation_from)} pilots only"
