@@ -283,12 +283,12 @@ class ChecklistRow:
 
     @property
     def severity(self) -> str:
-        """The criterion's severity at the pilot's risk tier."""
-        return self.criterion_row.severity
+        """The criterion's severity at the pilot's risk tier ("na" where it does not apply there)."""
+        return self.criterion_row.severity if self.criterion_row.applies else "na"
 
     @property
     def severity_label(self) -> str:
-        return Severity(self.criterion_row.severity).label
+        return Severity(self.criterion_row.severity).label if self.criterion_row.applies else "Not this tier"
 
     @property
     def evidence_count(self) -> int:

@@ -211,5 +211,22 @@ def test_the_pilot_report_names_each_criterion_severity_at_the_pilot_tier(v2, us
     html = pilot_report_html(pilot=minimal, today=timezone.localdate())
     # CO-01 is major for every tier in v2, GV-14 does not apply to minimal-risk pilots.
     assert re.search(r"<strong>CO-01</strong>[^<]*<br><span class=\"small muted\">Major ·", html)
-    assert re.search(r"<strong>GV-14</strong>[^<]*<br><span class=\"small muted\">[A-Za-z]+ · does not apply", html)
+    assert re.search(
+        r"<strong>GV-14</strong>[^<]*<br><span class=\"small muted\">Does not apply at this risk tier", html
+    )
     assert re.search(r"<strong>GV-12</strong>[^<]*<br><span class=\"small muted\">Blocking ·", html)
+
+
+def test_the_checklist_shows_each_line_at_the_pilot_tier(v2, users, client):
+    owner = Actor.for_user(users["owner"])
+    minimal = pilot_create(
+        organisation=v2.organisation, actor=owner, name="Small", risk_tier="minimal", technical_owner=users["owner"]
+    )
+    client.force_login(users["owner"])
+    page = client.get(f"/pilots/{minimal.pk}/").content.decode()
+    line = {
+        code: page.split(f'data-code="{code}"', 1)[1].split("</article>", 1)[0] for code in ("CO-01", "GV-14", "EV-01")
+    }
+    assert '<span class="sev sev-major" title="Severity for minimal-risk pilots">Major</span>' in line["CO-01"]
+    assert '<span class="sev sev-na" title="Severity for minimal-risk pilots">Not this tier</span>' in line["GV-14"]
+    assert '<span class="sev sev-blocking" title="Severity for minimal-risk pilots">Blocking</span>' in line["EV-01"]
