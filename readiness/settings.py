@@ -349,6 +349,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "assessments.evidence.tasks.check_runs_dispatch",
         "schedule": 30.0,
     },
+    # Sends again the job of a report whose message was lost or whose render is stuck.
+    "reports-requeue": {
+        "task": "assessments.reports.tasks.reports_requeue",
+        "schedule": 60.0,
+    },
     # Mails the owner of each review condition that went overdue, once per condition.
     "review-conditions-overdue": {
         "task": "assessments.reviews.tasks.conditions_overdue_notify",

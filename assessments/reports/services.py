@@ -49,24 +49,24 @@ def _stuck_after() -> dt.timedelta:
 
 
 def _enqueue(report_id: int) -> None:
+    transaction.on_commit(lambda: _enqueue_now(report_id))
+
+
+def _enqueue_now(report_id: int) -> None:
     from assessments.reports.tasks import report_render  # tasks import the services
 
-    def send() -> None:
-        try:
-            report_render.delay(report_id)
-        except TRANSIENT_ERRORS:
-            # The row is committed but no job carries it: fail it with a sentence now, rather
-            # than answer the request with a 500 and leave a line that waits for ever.
-            logger.warning("report %s could not be queued", report_id, exc_info=True)
-            report = Report.objects.filter(pk=report_id).first()
-            if report is not None:
-                _finish_failed(
-                    report,
-                    "The report could not be queued: the job queue is not answering. "
-                    "Request it again in a few minutes.",
-                )
-
-    transaction.on_commit(send)
+    try:
+        report_render.delay(report_id)
+    except TRANSIENT_ERRORS:
+        # The row is committed but no job carries it: fail it with a sentence now, rather
+        # than answer the request with a 500 and leave a line that waits for ever.
+        logger.warning("report %s could not be queued", report_id, exc_info=True)
+        report = Report.objects.filter(pk=report_id).first()
+        if report is not None:
+            _finish_failed(
+                report,
+                "The report could not be queued: the job queue is not answering. Request it again in a few minutes.",
+            )
 
 
 @transaction.atomic
@@ -80,8 +80,9 @@ def report_request(
 ) -> Report:
     """Queue a new report. Every member who may read the pilot (or, for a portfolio, the
     organisation) may ask for one; a finished report is never re-rendered, so asking again
-    makes a new row. ``enqueue=False`` is for callers that render it themselves (the
-    shell command)."""
+    makes a new row, but while one of the same kind is still waiting or rendering, asking
+    again returns that one. ``enqueue=False`` is for callers that render it themselves
+    (the shell command)."""
     if kind not in ReportKind.values:
         raise ValidationError(f"Unknown kind of report: {kind!r}.")
     if kind == ReportKind.PORTFOLIO:
@@ -102,6 +103,21 @@ def report_request(
             "Only administrators and risk & compliance build an auditor's dossier (it holds the "
             "organisation's whole audit trail).",
         )
+    # One open report of a kind per pilot (or portfolio): asking again while one is waiting or
+    # rendering returns it (and sends its job again, in case the first message was lost; a
+    # duplicate delivery does nothing), so repeated clicks cannot queue unbounded renders.
+    Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
+    open_one = (
+        Report.objects.filter(
+            organisation=organisation, pilot=pilot, kind=kind, status__in=[ReportStatus.PENDING, ReportStatus.RUNNING]
+        )
+        .order_by("pk")
+        .first()
+    )
+    if open_one is not None:
+        if enqueue:
+            _enqueue(open_one.pk)
+        return open_one
     report = Report.objects.create(
         organisation=organisation,
         pilot=pilot,
@@ -224,12 +240,21 @@ def _store(report: Report, rendered: Rendered, fingerprint: str) -> bool:
         raise
     if not updated:
         default_storage.delete(name)
-    elif report.kind in SOW_KINDS and report.pilot_id is not None:
-        # A criterion may count the generated definition as its evidence.
+    return bool(updated)
+
+
+def _held_rescore(report: Report) -> None:
+    """A criterion may count a generated SOW definition as its evidence: rescore the pilot.
+    The report is done whatever happens here; a failure is logged and the hourly rescore
+    catches up, rather than failing (or retrying) a finished report."""
+    if report.kind not in SOW_KINDS or report.pilot_id is None:
+        return
+    try:
         scores_refresh_held(
             kind=HeldEvidence.SOW_DEFINITION, organisation_id=report.organisation_id, pilot_id=report.pilot_id
         )
-    return bool(updated)
+    except Exception:
+        logger.exception("report %s is done, but rescoring pilot %s after it failed", report.pk, report.pilot_id)
 
 
 def report_render_execute(*, report_id: int) -> Report | None:
@@ -246,7 +271,7 @@ def report_render_execute(*, report_id: int) -> Report | None:
         rendered = renderer_for(report.kind)(report)
         if not rendered.content:
             raise RenderError("The renderer produced an empty file.")
-        _store(report, rendered, fingerprint)
+        stored = _store(report, rendered, fingerprint)
     except TRANSIENT_ERRORS:
         # The database or broker is away for a moment: hand the row back and let the job's
         # retry (with backoff) claim it again, rather than failing a report that would render.
@@ -258,4 +283,23 @@ def report_render_execute(*, report_id: int) -> Report | None:
     except Exception as exc:
         logger.warning("report %s (%s) failed to render", report.pk, report.kind, exc_info=True)
         _finish_failed(report, _readable(exc))
+    else:
+        if stored:
+            _held_rescore(report)
     return Report.objects.get(pk=report.pk)
+
+
+def reports_requeue_stale(*, older_than: dt.timedelta = dt.timedelta(minutes=2)) -> int:
+    """Send the job again for every report still waiting after ``older_than`` (its message was
+    lost: a broker restart, a worker killed before it acknowledged) and every render stuck
+    past its lease; the claim's compare-and-set makes a duplicate delivery harmless, and a
+    row out of attempts fails with a sentence. Returns how many were sent."""
+    now = timezone.now()
+    stale = Report.objects.filter(
+        Q(status=ReportStatus.PENDING, requested_at__lt=now - older_than)
+        | Q(status=ReportStatus.RUNNING, started_at__lt=now - _stuck_after())
+    ).values_list("pk", flat=True)
+    ids = list(stale[:500])
+    for report_id in ids:
+        _enqueue_now(report_id)
+    return len(ids)

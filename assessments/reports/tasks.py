@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from assessments.reports.models import Report
-from assessments.reports.services import report_render_execute
+from assessments.reports.services import report_render_execute, reports_requeue_stale
 from readiness.jobs import job
 
 logger = logging.getLogger(__name__)
@@ -19,3 +19,9 @@ def report_render(report_id: int) -> str:
         return "missing"
     report = report_render_execute(report_id=report_id)
     return report.status if report is not None else "skipped"
+
+
+@job()
+def reports_requeue() -> int:
+    """Every minute: send again the job of a report whose message was lost or whose render is stuck."""
+    return reports_requeue_stale()

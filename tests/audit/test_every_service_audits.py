@@ -38,6 +38,8 @@ NOT_WRITES = {"audit_record", "audit_chain_start", "diff_fields", "snapshot", "c
 # Judging a rule is a pure function. Queueing scheduled runs writes queue rows only: each
 # run records its one event when it finishes (check_run_execute, walked below).
 NOT_WRITES |= {"rule_judge", "check_runs_queue_due"}
+# Sending a stale report's job again writes nothing: the render records its event when it ends.
+NOT_WRITES |= {"reports_requeue_stale"}
 # Services made of other services: they record one event per row they create (each
 # through the service that creates it), so they are walked case by case below instead.
 COMPOSITES = {"member_invite"}
