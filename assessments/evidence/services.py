@@ -51,6 +51,7 @@ from assessments.organisations.permissions import can_administer, can_edit_pilot
 from assessments.pilots.models import Assessment, AssessmentStatus, Pilot
 from assessments.pilots.scorecache import scores_refresh
 from assessments.text import text_check
+from readiness.jobs import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -376,9 +377,18 @@ def _reseal(check: Check) -> None:
 
 
 def _enqueue(run_id: int) -> None:
+    transaction.on_commit(lambda: _send(run_id))
+
+
+def _send(run_id: int) -> None:
     from assessments.evidence.tasks import check_run
 
-    transaction.on_commit(lambda: check_run.delay(run_id))
+    try:
+        check_run.delay(run_id)
+    except TRANSIENT_ERRORS:
+        # The queue is not answering: the run stays queued and the dispatcher (every 30 s)
+        # sends it once its lease has passed, rather than the request answering 500.
+        logger.warning("check run %s could not be queued now; the dispatcher will send it", run_id, exc_info=True)
 
 
 @transaction.atomic

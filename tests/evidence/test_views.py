@@ -307,3 +307,24 @@ def test_the_systems_page_draws_each_checks_recent_runs(client, users, pilot, ow
         assert '<svg class="sparkline"' in body
         assert body.count('class="spark-pass"') == 3
         assert 'class="spark-threshold"' in body
+
+
+def test_a_recheck_while_the_queue_is_down_is_kept_for_the_dispatcher_not_a_500(
+    client, users, check, django_capture_on_commit_callbacks
+) -> None:
+    from unittest import mock
+
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    from assessments.evidence.models import CheckRun
+
+    client.force_login(users["owner"])
+    refused = BrokerUnavailable("Error 111 connecting to redis:6379. Connection refused.")
+    with (
+        mock.patch("assessments.evidence.tasks.check_run.delay", side_effect=refused) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(reverse("check-status", args=[check.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    run = CheckRun.objects.get(check_rule=check, status="queued")
+    delay.assert_called_once_with(run.pk)
