@@ -21,6 +21,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -700,6 +701,7 @@ def evidence_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
     )
     result["X-Content-Type-Options"] = "nosniff"
     result["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    patch_cache_control(result, private=True, no_store=True)  # no shared or browser cache keeps it
     return result
 
 
@@ -750,4 +752,5 @@ def pilot_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     result = HttpResponse(body, content_type=content_type)
     result["Content-Disposition"] = f'attachment; filename="{pilot.slug}-checklist-{now:%Y-%m-%d}.{fmt}"'
+    patch_cache_control(result, private=True, no_store=True)
     return result

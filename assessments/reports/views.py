@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from assessments.audit.context import Actor
@@ -146,4 +147,5 @@ def report_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
     )
     result["X-Content-Type-Options"] = "nosniff"
     result["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    patch_cache_control(result, private=True, no_store=True)  # no shared or browser cache keeps it
     return result

@@ -34,6 +34,7 @@ def test_csv_has_a_row_per_criterion_and_neutralises_formulas(client, users, pil
     response = client.get(reverse("pilot-export", args=[pilot.pk, "csv"]))
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="export-me-checklist-')
+    assert response["Cache-Control"] == "private, no-store"
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     header = rows.index(next(r for r in rows if r and r[0] == "Gap"))
     body = rows[header + 1 :]

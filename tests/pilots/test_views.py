@@ -197,6 +197,7 @@ def test_files_are_served_only_to_members_as_attachments(client, users, pilot, o
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment")
     assert download["X-Content-Type-Options"] == "nosniff"
+    assert download["Cache-Control"] == "private, no-store"
     assert b"".join(download.streaming_content) == b"case,passed\n1,true\n"
     client.force_login(users["viewer"])
     assert client.get(reverse("evidence-download", args=[evidence.pk])).status_code == 200

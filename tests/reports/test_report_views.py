@@ -66,6 +66,7 @@ def test_every_member_reads_the_panel_asks_for_a_report_and_downloads_it(role, u
     assert download["Content-Type"] == "application/pdf"
     assert download["Content-Disposition"].startswith("attachment;")
     assert download["X-Content-Type-Options"] == "nosniff"
+    assert download["Cache-Control"] == "private, no-store"
     assert b"".join(download.streaming_content).startswith(b"%PDF")
 
 

@@ -129,6 +129,7 @@ def test_members_download_markdown_and_word(client, users, pilot, fmt, content_t
     assert answer["Content-Type"] == content_type
     assert answer["Content-Disposition"].startswith('attachment; filename="claims-triage-readiness-definition-')
     assert answer.content.startswith(magic)
+    assert answer["Cache-Control"] == "private, no-store"
 
 
 @pytest.mark.parametrize("fmt", ["pdf", "html"])
