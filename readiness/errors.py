@@ -15,9 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 from django.template import loader
+from django.utils.http import url_has_allowed_host_and_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -98,14 +102,38 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return _in_place(response) if fragment else response
 
 
+def _login_for_htmx(request: HttpRequest, response: HttpResponse) -> HttpResponse | None:
+    """An htmx request whose session has expired is sent to the sign-in page as a whole page.
+
+    Without this the XHR follows the redirect and swaps the sign-in form into a checklist
+    row or a polling status line. ``next`` is the page the person was on, not the fragment.
+    """
+    if response.status_code != 302 or not wants_fragment(request):
+        return None
+    login = resolve_url(settings.LOGIN_URL)
+    location = response.get("Location", "")
+    if urlsplit(location).path != login:
+        return None
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    page = current.path if current.path and url_has_allowed_host_and_scheme(current.path, allowed_hosts=None) else "/"
+    if current.query:
+        page = f"{page}?{current.query}"
+    answer = HttpResponse(status=200)
+    answer["HX-Redirect"] = f"{login}?{urlencode({'next': page})}"
+    return answer
+
+
 class ErrorPageMiddleware:
-    """Gives a bodiless 405 or 409 the layout page (for htmx, the message in place), keeping its headers."""
+    """Gives a bodiless 405 or 409 the layout page (for htmx, the message in place), keeping its
+    headers; sends an htmx request that met the sign-in redirect to the sign-in page whole."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if (login := _login_for_htmx(request, response)) is not None:
+            return login
         template = BODILESS_PAGES.get(response.status_code)
         if template is None or response.streaming or response.content:
             return response

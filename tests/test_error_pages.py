@@ -304,3 +304,25 @@ def test_favicon_ico_is_served_at_the_site_root(client, db):
     icon = b"".join(answer.streaming_content)
     assert icon[:4] == b"\x00\x00\x01\x00" and int.from_bytes(icon[4:6], "little") == 3  # an ICO of three sizes
     assert client.post("/favicon.ico").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("current", "next_page"),
+    [
+        ("http://testserver/pilots/7/?view=full", "/pilots/7/?view=full"),
+        ("https://testserver//evil.example/steal", "/"),
+        ("", "/"),
+    ],
+)
+def test_an_expired_session_sends_an_htmx_request_to_the_sign_in_page_whole(client, pilot, current, next_page):
+    """Not the sign-in form swapped into a checklist row or a polling status line."""
+    url = reverse("response-row", args=[Response.objects.filter(assessment__pilot=pilot).first().pk])
+    answer = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=current)
+    assert answer.status_code == 200 and answer.content == b""
+    login = reverse("login")
+    assert (
+        answer["HX-Redirect"] == f"{login}?next={next_page.replace('/', '%2F').replace('?', '%3F').replace('=', '%3D')}"
+    )
+    # A plain browser request is redirected as before.
+    plain = client.get(url)
+    assert plain.status_code == 302 and plain["Location"].startswith(login)
