@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -204,6 +205,36 @@ class Criterion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
+
+    def clean(self) -> None:
+        """What the framework loader refuses too: a criterion that matters less for a riskier
+        pilot, and a second criterion of the framework counting the same evidence Preflight holds."""
+        errors: dict[str, str] = {}
+        floor: tuple[str, str] | None = None  # the lowest tier's severity so far, and that tier
+        for tier in RiskTier.values:
+            severity = getattr(self, f"severity_{tier}")
+            if severity not in SEVERITY_RANK:
+                continue
+            if floor is not None and SEVERITY_RANK[severity] < SEVERITY_RANK[floor[0]]:
+                errors[f"severity_{tier}"] = (
+                    f"{Severity(severity).label} here but {floor[0]} for {floor[1]}-risk pilots: "
+                    "a criterion cannot matter less for a riskier pilot."
+                )
+            else:
+                floor = (severity, tier)
+        if self.preflight_evidence and self.framework_id is not None:
+            other = (
+                Criterion.objects.filter(framework_id=self.framework_id, preflight_evidence=self.preflight_evidence)
+                .exclude(pk=self.pk)
+                .values_list("code", flat=True)
+                .first()
+            )
+            if other is not None:
+                errors["preflight_evidence"] = (
+                    f"{other} already counts this evidence; a framework counts each kind in one criterion."
+                )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def risk_tiers(self) -> list[str]:
