@@ -69,13 +69,17 @@ def held_evidence(*, assessments: Sequence[tuple[int, int, int]], kinds: set[str
                     _day(when),
                 )
     if HeldEvidence.SOW_DEFINITION in kinds:
-        pilots = {p: a for a, p, _ in assessments}
+        # A report counts for its pilot only when it belongs to the pilot's own organisation.
+        org_of = {p: o for _, p, o in assessments}
         newest: dict[int, dt.datetime] = {}
-        for pilot_id, finished_at in Report.objects.filter(
-            pilot_id__in=pilots,
+        for pilot_id, org_id, finished_at in Report.objects.filter(
+            pilot_id__in=org_of,
+            organisation_id__in=set(org_of.values()),
             kind__in=SOW_KINDS,
             status=ReportStatus.DONE,
-        ).values_list("pilot_id", "finished_at"):
+        ).values_list("pilot_id", "organisation_id", "finished_at"):
+            if org_id != org_of[pilot_id]:
+                continue
             if finished_at and (pilot_id not in newest or finished_at > newest[pilot_id]):
                 newest[pilot_id] = finished_at
         for aid, pilot_id, _org in assessments:
