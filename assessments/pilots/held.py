@@ -3,7 +3,8 @@
 Where the product is the evidence, a criterion counts it without an upload:
 
 - ``review_signoff``: every signing role (delivery, security, risk, product) approved the
-  assessment in a review meeting that was not cancelled; the latest such sign-off dates it.
+  assessment in a review meeting that was not cancelled, and not only through the pilot's own
+  owners (as the readiness gate reads it); the latest such sign-off dates it.
   A rejection in a role's latest meeting means the evidence is not held.
 - ``sow_definition``: a statement-of-work readiness definition was generated for the
   pilot (a finished Markdown, Word or PDF export); the newest dates it.
@@ -32,6 +33,16 @@ class HeldItem:
     on: dt.date
 
 
+@dataclass
+class _RoleGroup:
+    """One role's decisions in one meeting, as far as held evidence reads them."""
+
+    meeting_id: int
+    approved: bool = True
+    only_owners: bool = True
+    signed_at: dt.datetime | None = None
+
+
 def _day(moment: dt.datetime) -> dt.date:
     return timezone.localtime(moment).date()
 
@@ -47,22 +58,36 @@ def held_evidence(*, assessments: Sequence[tuple[int, int, int]], kinds: set[str
     if not assessments or not kinds:
         return held
     if HeldEvidence.REVIEW_SIGNOFF in kinds:
-        latest: dict[tuple[int, str], tuple[int, str, dt.datetime]] = {}
-        for aid, meeting_id, role, decision, signed_at in (
+        # Read as the readiness gate reads it: per role, the decisions of the latest meeting in
+        # which the role signed; any rejection among them rejects, and a role signed only by the
+        # pilot's own owners does not count (no one approves their own work alone).
+        latest: dict[tuple[int, str], _RoleGroup] = {}
+        for aid, meeting_id, role, decision, signed_at, signer, *owners in (
             Decision.objects.filter(meeting__assessment_id__in=[a for a, _, _ in assessments])
             .exclude(meeting__status=MeetingStatus.CANCELLED)
             .order_by("signed_at", "pk")
-            .values_list("meeting__assessment_id", "meeting_id", "role", "decision", "signed_at")
+            .values_list(
+                "meeting__assessment_id",
+                "meeting_id",
+                "role",
+                "decision",
+                "signed_at",
+                "signer_id",
+                "meeting__assessment__pilot__technical_owner_id",
+                "meeting__assessment__pilot__business_owner_id",
+            )
         ):
-            previous = latest.get((aid, role))
-            rejected = decision not in APPROVING
-            if previous is not None and previous[0] == meeting_id and previous[1] == "reject":
-                rejected = True  # any rejection among a role's signers in one meeting rejects
-            latest[(aid, role)] = (meeting_id, "reject" if rejected else "approve", signed_at)
+            group = latest.get((aid, role))
+            if group is None or group.meeting_id != meeting_id:
+                group = latest[(aid, role)] = _RoleGroup(meeting_id)
+            group.approved = group.approved and decision in APPROVING
+            group.only_owners = group.only_owners and signer in owners
+            group.signed_at = signed_at
         for aid, _pilot, _org in assessments:
-            roles = [latest.get((aid, role)) for role in SIGNING_ROLES]
-            if all(r is not None and r[1] == "approve" for r in roles):
-                when = max(r[2] for r in roles if r is not None)
+            groups = [latest.get((aid, role)) for role in SIGNING_ROLES]
+            counted = [g for g in groups if g is not None and g.approved and not g.only_owners]
+            if len(counted) == len(SIGNING_ROLES):
+                when = max(g.signed_at for g in counted if g.signed_at is not None)
                 held[(aid, HeldEvidence.REVIEW_SIGNOFF)] = HeldItem(
                     HeldEvidence.REVIEW_SIGNOFF,
                     f"joint review approved by delivery, security, risk and product on {_day(when):%-d %b %Y}",
