@@ -186,6 +186,13 @@ class Criterion(models.Model):
                 condition=Q(preflight_evidence="") | Q(preflight_evidence__in=HeldEvidence.values),
                 name="criterion_preflight_evidence_valid",
             ),
+            # One criterion per framework counts each kind of evidence Preflight holds.
+            models.UniqueConstraint(
+                fields=["framework", "preflight_evidence"],
+                condition=~Q(preflight_evidence=""),
+                name="criterion_one_per_held_evidence",
+                violation_error_message="Another criterion of this framework already counts that evidence.",
+            ),
             models.CheckConstraint(
                 condition=Q(check_kind="") | Q(check_kind__in=CheckKind.values), name="criterion_check_kind_valid"
             ),

@@ -205,8 +205,9 @@ def pilot_update(
     """Change a pilot's profile (including its stage: pause, retire, promote).
 
     The event lists what changed; a save that changes nothing records nothing. Scores
-    are recomputed only when the risk tier changed: it is the one profile field that
-    scoring reads (it decides which criteria apply).
+    are recomputed when the risk tier or an owner changed: the tier decides which criteria
+    apply and how severe each is, and a review signed only by the pilot's owners holds no
+    evidence.
 
     Moving to production needs the readiness gate (``assessments.reviews``): criteria met
     with current evidence, no failing check, the four roles signed what is there now, no
@@ -234,7 +235,9 @@ def pilot_update(
     pilot, changed = model_update(instance=pilot, fields=PILOT_FIELDS, data=changes)
     if not changed:
         return pilot
-    if "risk_tier" in changed:
+    # The tier sets each criterion's severity; the owners decide whether a signed review
+    # counts as evidence Preflight holds (a role signed only by owners does not).
+    if {"risk_tier", "technical_owner", "business_owner"} & set(changed):
         _rescore_pilot(pilot)
     audited = diff_fields(before=before, after=snapshot(pilot, PILOT_FIELDS))
     if override is not None:

@@ -308,6 +308,10 @@ def meeting_cancel(*, meeting: ReviewMeeting, actor: Actor) -> ReviewMeeting:
         meeting, actor, allowed_from={MeetingStatus.SCHEDULED}, to=MeetingStatus.CANCELLED, action="meeting.cancelled"
     )
     _after_commit_mail(meeting.pk, "CANCEL")
+    # Its decisions no longer count, so neither does a sign-off held through them.
+    scores_refresh_held(
+        kind=HeldEvidence.REVIEW_SIGNOFF, organisation_id=meeting.pilot.organisation_id, pilot_id=meeting.pilot_id
+    )
     return meeting
 
 

@@ -638,11 +638,6 @@ def test_decisions_in_a_cancelled_meeting_do_not_count(framework, users):
     assert _blocked(pilot, "GV-06")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="meeting_cancel (reviews/services.py) does not call scores_refresh_held, so the stored score "
-    "keeps counting the cancelled sign-off until the daily rescore",
-)
 def test_the_stored_score_forgets_a_cancelled_sign_off_at_once(framework, users):
     _name(framework, "GV-06", "review_signoff")
     pilot = _pilot(framework.organisation, users["owner"])
@@ -805,3 +800,13 @@ def test_hostile_text_renders_escaped_on_the_published_and_move_pages(admin_clie
         response = page.get(url)
         assert response.status_code == 200, url
         _assert_escaped(response.content.decode())
+
+
+def test_the_database_refuses_two_criteria_counting_the_same_held_evidence(framework):
+    from django.db import IntegrityError, transaction
+
+    first, second = Criterion.objects.filter(framework=framework).order_by("pk")[:2]
+    Criterion.objects.filter(pk=first.pk).update(preflight_evidence="audit_trail")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Criterion.objects.filter(pk=second.pk).update(preflight_evidence="audit_trail")
+    assert Criterion.objects.filter(framework=framework, preflight_evidence="audit_trail").count() == 1

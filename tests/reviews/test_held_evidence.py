@@ -103,3 +103,16 @@ def test_a_human_no_overrides_held_evidence(pilot, owner_actor):
     response = _open(pilot=pilot).responses.get(criterion__code="GV-01")
     response_update(response=response, actor=owner_actor, expected_version=response.version, status="not_met")
     assert _reason(pilot, "GV-01") == "not met"
+
+
+def test_handing_the_pilot_to_a_signer_rescores_it_at_once(pilot, meeting, users, owner_actor):
+    from assessments.pilots.models import AssessmentScore
+    from assessments.pilots.services import pilot_update
+
+    _name(pilot, "GV-06", "review_signoff")
+    sign_all(meeting, users)
+    pilot_update(pilot=pilot, actor=owner_actor, business_owner=users["delivery"])
+    # Delivery is now signed only by one of the pilot's own owners: the review holds nothing.
+    assert _reason(pilot, "GV-06") is not None
+    stored = AssessmentScore.objects.get(assessment=_open(pilot))
+    assert stored.blockers == len(scorecard(assessment=_open(pilot), today=timezone.localdate()).blockers)
