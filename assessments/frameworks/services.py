@@ -133,12 +133,27 @@ def _spec_create(
     return framework
 
 
+def _signature(framework: Framework) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """What makes two loads of one version the same: each criterion's code, title and severities."""
+    return {
+        (c.code, c.title, tuple(sorted(c.severity_by_tier.items())))
+        for c in framework.criteria.only(
+            "code", "title", *(f"severity_{t}" for t in RiskTier.values), *(f"applies_to_{t}" for t in RiskTier.values)
+        )
+    }
+
+
+def _spec_signature(spec: FrameworkSpec) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    return {(c.code, c.title, tuple(sorted(c.severity_by_tier.items()))) for g in spec.gaps for c in g.criteria}
+
+
 @transaction.atomic
 def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Actor, publish: bool = True) -> Framework:
     """Load a validated framework file into ``organisation``.
 
     Idempotent: loading the same name and version again returns the existing
-    framework and writes nothing. The version number in the file is kept. A file that
+    framework and writes nothing; a file that claims a loaded version but whose criteria
+    differ from it is refused (a version never changes once loaded). The version number in the file is kept. A file that
     continues a framework the organisation already has (same name, a higher version)
     becomes its next version, exactly as a published draft would: it is based on the
     newest earlier version, and publishing it retires the version it replaces, which
@@ -150,6 +165,12 @@ def framework_load(*, organisation: Organisation, spec: FrameworkSpec, actor: Ac
     same_name = Framework.objects.filter(organisation=organisation, name=spec.name)
     existing = same_name.filter(version=spec.version).first()
     if existing is not None:
+        if _signature(existing) != _spec_signature(spec):
+            raise ValidationError(
+                f"{existing} is already loaded and its criteria differ from this file's; a version never "
+                "changes once loaded, so give the file the next version number.",
+                code="version_taken",
+            )
         return existing
     based_on = same_name.filter(version__lt=spec.version).order_by("-version").first()
     framework = _spec_create(organisation=organisation, spec=spec, version=spec.version, based_on=based_on)

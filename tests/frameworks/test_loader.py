@@ -130,3 +130,15 @@ def test_loading_the_same_file_twice_is_idempotent(org, tmp_path: Path):
     call_command("load_framework", str(FRAMEWORK_V1_PATH), "--org", "acme", stdout=out)
     assert Framework.objects.filter(organisation=org).count() == 1
     assert "published" in out.getvalue().lower()
+
+
+def test_a_changed_file_claiming_a_loaded_version_is_refused(org, raw, tmp_path: Path):
+    call_command("load_framework", str(FRAMEWORK_V1_PATH), "--org", "acme", stdout=StringIO())
+    before = list(Criterion.objects.values_list("code", "title"))
+    changed = tmp_path / "v1-edited.json"
+    changed.write_bytes(_broken(raw, lambda d: d["gaps"][0]["criteria"][0].update(title="Quietly renamed")))
+    with pytest.raises(CommandError) as excinfo:
+        call_command("load_framework", str(changed), "--org", "acme")
+    assert "AI production readiness v1 is already loaded and its criteria differ" in str(excinfo.value)
+    assert "give the file the next version number" in str(excinfo.value)
+    assert list(Criterion.objects.values_list("code", "title")) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from assessments.audit.context import Actor
@@ -31,12 +32,15 @@ class Command(BaseCommand):
         except FrameworkFileError as exc:
             lines = "\n".join(f"  - {problem}" for problem in exc.problems)
             raise CommandError(f"{options['file']} was not loaded; nothing changed:\n{lines}") from exc
-        framework = framework_load(
-            organisation=organisation,
-            spec=spec,
-            actor=Actor.system("load_framework"),
-            publish=not options["draft"],
-        )
+        try:
+            framework = framework_load(
+                organisation=organisation,
+                spec=spec,
+                actor=Actor.system("load_framework"),
+                publish=not options["draft"],
+            )
+        except ValidationError as exc:
+            raise CommandError(f"{options['file']} was not loaded; nothing changed: {' '.join(exc.messages)}") from exc
         self.stdout.write(
             f"{framework} ({framework.get_status_display()}): {framework.gaps.count()} gaps, "
             f"{framework.criteria.count()} criteria"
