@@ -33,6 +33,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from assessments.audit import chain
+from assessments.audit.checkpoints import checkpoint_sign
 from assessments.audit.models import AuditCheckpoint
 from assessments.audit.signing import SigningKeyMissing, key_id, signing_key_load
 from assessments.audit.verify import audit_export
@@ -339,9 +340,25 @@ def latest_pilot_report_pdf(pilot: Pilot) -> bytes | None:
 
 @register(ReportKind.DOSSIER)
 def render_dossier(report: Report) -> Rendered:
-    """The dossier as a report artefact: the pilot's newest finished PDF report, if any, inside."""
+    """The dossier as a report artefact: the pilot's newest finished PDF report, if any, inside.
+
+    Unlike the command, which streams the zip to a file, this builds it in memory (a report
+    is stored from bytes), within the render's memory limit (``REPORT_RENDER_MAX_MEMORY``):
+    an organisation whose trail outgrows it builds its dossier with ``manage.py dossier_build``."""
     if report.pilot is None:
         raise DossierError("a dossier is built for a pilot")
+    # As the command does: sign a checkpoint over the chain as it stands now (after verifying
+    # it), so the dossier covers the events up to this request, not up to the hourly checkpoint.
+    try:
+        outcome = checkpoint_sign(organisation=report.pilot.organisation)
+    except SigningKeyMissing as exc:
+        raise DossierError(
+            "the audit signing key is not on this server; an operator restores it or makes a new one"
+        ) from exc
+    if outcome.checkpoint is None and outcome.verification is not None and not outcome.verification.ok:
+        raise DossierError(
+            f"the organisation's audit chain does not verify, so no dossier is built over it: {outcome.skipped}"
+        )
     out = io.BytesIO()
     built = dossier_build(pilot=report.pilot, pdf=latest_pilot_report_pdf(report.pilot), out=out)
     return Rendered(

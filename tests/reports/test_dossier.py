@@ -284,7 +284,7 @@ def test_a_dossier_asked_for_in_the_app_fails_with_what_to_do(framework, users, 
     report = report_request(kind=ReportKind.DOSSIER, pilot=pilot, actor=admin)
     done = report_render_execute(report_id=report.pk)
     assert done is not None and done.status == ReportStatus.FAILED
-    assert done.error == "acme has no signed checkpoint yet: run `manage.py audit_checkpoint` first"
+    assert done.error == "the audit signing key is not on this server; an operator restores it or makes a new one"
 
     signing_key_ensure()
     assert checkpoint_sign(organisation=pilot.organisation).checkpoint is not None
@@ -292,5 +292,26 @@ def test_a_dossier_asked_for_in_the_app_fails_with_what_to_do(framework, users, 
     report = report_request(kind=ReportKind.DOSSIER, pilot=pilot, actor=admin)
     done = report_render_execute(report_id=report.pk)
     assert done is not None and done.status == ReportStatus.FAILED
-    assert "that key is not on this server" in done.error
+    assert "signing key is not on this server" in done.error
     assert str(settings.AUDIT_SIGNING_KEY_PATH) not in done.error  # no server path on the page
+
+
+def test_a_dossier_asked_for_in_the_app_covers_the_events_up_to_the_request(framework, users, owner_actor):
+    """It signs a fresh checkpoint first, as the command does, instead of stopping at the last one."""
+    from assessments.audit.context import Actor
+    from assessments.audit.models import AuditChainHead
+    from assessments.pilots.services import pilot_update
+    from assessments.reports.models import ReportKind, ReportStatus
+    from assessments.reports.services import report_render_execute, report_request
+
+    signing_key_ensure()
+    pilot = pilot_create(organisation=framework.organisation, actor=owner_actor, name="Signed")
+    earlier = checkpoint_sign(organisation=pilot.organisation).checkpoint
+    assert earlier is not None
+    pilot_update(pilot=pilot, actor=Actor.for_user(users["admin"]), description="Changed after the last checkpoint.")
+    report = report_request(kind=ReportKind.DOSSIER, pilot=pilot, actor=Actor.for_user(users["admin"]))
+    done = report_render_execute(report_id=report.pk)
+    assert done is not None and done.status == ReportStatus.DONE, done.error if done else None
+    head = AuditChainHead.objects.get(organisation=pilot.organisation)
+    assert done.summary["checkpoint"] > earlier.sequence
+    assert done.summary["checkpoint"] <= head.sequence
