@@ -23,7 +23,7 @@ from pathlib import Path
 import markdown
 import pytest
 from docx import Document
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from assessments.pilots.models import Pilot
 from assessments.pilots.services import pilot_create, stop_condition_add
@@ -112,7 +112,12 @@ def test_an_owner_gets_a_report_sees_the_portfolio_and_a_hostile_preamble_stays_
 ) -> None:
     shot = JourneyShot(page, request.node.name)
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismissed(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismissed)
 
     # The owner opens the pilot and its reports panel.
     sign_in(page, live_server, "owner")
