@@ -621,7 +621,7 @@ HTMX_POSTS = {"response-save", "evidence-new"}
 @dataclass(frozen=True)
 class Answer:
     status: int
-    location: str
+    location: str  # the redirect, or for htmx the page HX-Redirect sends the whole browser to
     body: str
     error: str  # the exception behind a 5xx, if the view raised one
     complaints: tuple[str, ...]  # error messages queued for the next page
@@ -659,9 +659,11 @@ class Asker:
             complaints = tuple(str(m) for m in get_messages(response.wsgi_request) if m.level >= messages.ERROR)
             transaction.set_rollback(True)
         exc_info = getattr(response, "exc_info", None)
+        # Over htmx the sign-in redirect comes as HX-Redirect (the browser goes there whole).
+        redirect = response.get("Location", "") or response.get("HX-Redirect", "")
         return Answer(
-            status=response.status_code,
-            location=response.get("Location", ""),
+            status=302 if response.get("HX-Redirect") else response.status_code,
+            location=redirect,
             body=raw.decode("utf-8", errors="replace"),
             error=repr(exc_info[1]) if exc_info else "",
             complaints=complaints,
