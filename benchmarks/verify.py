@@ -75,15 +75,12 @@ def raw_chained_sha256(blobs: list[bytes]) -> float:
 
 
 def read_and_split(path: Path) -> float:
-    """What no verifier of this file avoids: reading it and cutting it into lines, in the verifier's chunks."""
+    """What no verifier of this file avoids: reading it and cutting it into lines, with the verifier's own reader."""
     start = time.perf_counter()
     with path.open("rb") as handle:
-        rest = b""
-        while block := handle.read(chain.EXPORT_CHUNK):
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            block[:cut].split(b"\n")
-            rest = block[cut:]
+        handle.readline()
+        for _ in chain._export_chunks(handle):
+            pass
     return time.perf_counter() - start
 
 

@@ -36,6 +36,7 @@ import sys
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -308,7 +309,7 @@ class _Verified:
     first: int
     prev: str
     count: int
-    hashes: str  # the lines' SHA-256s, hex, concatenated
+    hashes: list[str]  # each line's SHA-256, hex
     evidence: dict[int, dict[str, Any]]  # offset -> parsed evidence.added event
 
 
@@ -400,11 +401,10 @@ def verify_records(
                 return result(Problem(expected, "gap in sequence", "the export's lines are out of step"))
             if not record.evidence and not signed.claims and signed.next_claim >= expected + record.count:
                 count += record.count
-                prev_hash, expected = record.hashes[-64:], expected + record.count
+                prev_hash, expected = record.hashes[-1], expected + record.count
                 continue
-            for offset in range(record.count):
+            for offset, computed in enumerate(record.hashes):
                 position = expected
-                computed = record.hashes[offset * 64 : offset * 64 + 64]
                 if position >= signed.next_claim and (bad := signed.load(position)):
                     return result(bad)
                 if signed.claims and (bad := _claim_problem(signed, position, computed)):
@@ -492,17 +492,22 @@ def _line_records(lines: Iterable[bytes], first: int) -> Iterator[dict[str, Any]
         yield record
 
 
-def _evidence_lines(chunk: bytes, lines: list[bytes]) -> dict[int, dict[str, Any]] | None:
-    """The ``evidence.added`` events among a chunk's lines, by offset; None if one does not parse."""
+def _evidence_lines(block: bytes, lines: list[bytes]) -> dict[int, dict[str, Any]] | None:
+    """The ``evidence.added`` events among a chunk's lines, by offset; None if one does not parse.
+
+    ``block`` is what was read: ``lines[0]`` may have begun in the block before, and
+    the block may end in a line that is left for the next chunk.
+    """
     marker = b'{"action":"evidence.added",'
     found: dict[int, dict[str, Any]] = {}
     offsets = [0] if lines[0].startswith(marker) else []
-    offset, seen_to, at = 0, 0, chunk.find(b"\n" + marker)
+    offset, seen_to, at = 0, 0, block.find(b"\n" + marker)
     while at != -1:
-        offset += chunk.count(b"\n", seen_to, at + 1)
+        offset += block.count(b"\n", seen_to, at + 1)
         seen_to = at + 1
-        offsets.append(offset)
-        at = chunk.find(b"\n" + marker, seen_to)
+        if offset < len(lines):
+            offsets.append(offset)
+        at = block.find(b"\n" + marker, seen_to)
     for offset in offsets:
         try:
             record = json.loads(lines[offset])
@@ -514,55 +519,184 @@ def _evidence_lines(chunk: bytes, lines: list[bytes]) -> dict[int, dict[str, Any
     return found
 
 
+# The last three of the sorted hashed fields end every canonical line, in this order:
+# ,"prev_hash":"<64 hex>","request_id":"<string>","sequence":<integer>}
+_PREV = b',"prev_hash":"'
+_REQUEST = b'","request_id":"'
+_SEQUENCE = b'","sequence":'
+_LINK = len(_PREV) + 64 + len(_REQUEST)  # ,"prev_hash":"<hash>","request_id":" in bytes
+_REQUEST_MAX = 64  # request ids longer than this (in bytes) are checked line by line; the app's are at most 64
+_IS_QUOTE = bytes(int(byte == ord('"')) for byte in range(256))  # translation tables: 1 for the byte, else 0
+_IS_COLON = bytes(int(byte == ord(":")) for byte in range(256))
+# Digit k (from the right) of consecutive numbers runs through 0-9, each held 10**k times: for k < 3
+# a slice of one of these patterns, repeated.
+_DIGIT_RUNS = [b"".join(bytes((digit,)) * 10**k for digit in b"0123456789") for k in range(3)]
+
+
+def _digit_column(first: int, count: int, k: int) -> bytes:
+    """Digit ``k`` from the right of ``first`` .. ``first + count - 1`` (all at least ``k + 1`` digits long)."""
+    if k < 3:
+        pattern, start = _DIGIT_RUNS[k], first % 10 ** (k + 1)
+        return (pattern * ((start + count) // len(pattern) + 1))[start : start + count]
+    runs, number, unit = [], first, 10**k
+    while number < first + count:  # few runs: each is 1000 or more numbers long
+        end = min(first + count, (number // unit + 1) * unit)
+        runs.append(b"0123456789"[number // unit % 10 :][:1] * (end - number))
+        number = end
+    return b"".join(runs)
+
+
+def _numbered(ends: bytes, size: int, at: int, first: int, count: int, width: int) -> bool:
+    """Whether each ``size``-byte record of ``ends`` holds ``","sequence":<first + i>}`` from ``at`` to its end.
+
+    Checked a column at a time: one slice with a step reads that byte of every record.
+    """
+    if len(ends) != size * count or at + len(_SEQUENCE) + width + 1 != size:
+        return False
+    for column, byte in enumerate(_SEQUENCE, at):
+        if ends[column::size] != bytes((byte,)) * count:
+            return False
+    if ends[size - 1 :: size] != b"}" * count:
+        return False
+    last = size - 2  # the column of the units digit
+    return all(ends[last - k :: size] == _digit_column(first, count, k) for k in range(width))
+
+
+def _tails_run(lines: list[bytes], hashes: list[str], prev: str, first: int, width: int) -> bool:
+    """``_tails_linked`` for lines whose sequence numbers have ``width`` digits.
+
+    One slice per line cuts its last bytes (``ends``): the sequence member, a request id
+    of up to ``_REQUEST_MAX`` bytes and the ``:"`` before it. Columns of ``ends`` check
+    every sequence number and find, for each request id length, which lines have
+    their ``:"`` there; the lines of one length have their link at one distance from
+    their end, so one slice per line cuts it out and all are compared with the
+    expected links at once. Last, ``ends`` holds exactly the quotes of those members:
+    none is left for a request id.
+    """
+    count, size = len(lines), len(_SEQUENCE) + width + 1  # ","sequence":<n>}
+    span = size + _REQUEST_MAX + 2
+    ends = b"".join(map(itemgetter(slice(-span, None)), lines))
+    if len(ends) != span * count or b"\\" in ends[span - size - 1 :: span]:  # the request id's closing quote
+        return False
+    if not _numbered(ends, span, span - size, first, count, width):
+        return False
+    # pending: one byte per line, 1 until its request id's length is known (an int: & and ^ take all at once)
+    links, pending, at, quotes = [prev, *hashes[:-1]], int.from_bytes(b"\1" * count, "big"), 0, 3 * count
+    while pending:
+        line = lines[at]
+        length = len(line) - size - 1 - line.rfind(b'"', 0, len(line) - size)  # the request id's, in bytes
+        if length > _REQUEST_MAX:
+            return False
+        opened = span - size - 1 - length  # the column of the request id's opening quote
+        opens = ends[opened::span].translate(_IS_QUOTE)
+        colons = ends[opened - 1 :: span].translate(_IS_COLON)
+        own: Iterable[bytes] = lines
+        wanted: Iterable[str] = links
+        if at == 0 and 0 not in opens and 0 not in colons:  # every line's request id is this long
+            members, pending = count, 0
+        else:
+            mine = int.from_bytes(opens, "big") & int.from_bytes(colons, "big") & pending
+            if not mine >> 8 * (count - 1 - at) & 1:
+                return False
+            pending ^= mine
+            flags = mine.to_bytes(count, "big")
+            own, wanted, members = itertools.compress(lines, flags), itertools.compress(links, flags), flags.count(1)
+        rest = length + size
+        cut = b"".join(map(itemgetter(slice(-rest - _LINK, -rest)), own))
+        if cut != _PREV + (_REQUEST + _PREV).decode().join(wanted).encode() + _REQUEST:
+            return False
+        # The quotes in these lines' ends: the members' before the request id, and the sequence member's three.
+        quotes += members * (_PREV + bytes(64) + _REQUEST)[-(span - size - length) :].count(b'"')
+        at = pending.to_bytes(count, "big").find(1)
+    return ends.count(b'"') == quotes
+
+
+def _tails_linked(lines: list[bytes], hashes: list[str], prev: str, first: int) -> bool:
+    """Whether every line ends ``,"prev_hash":"<hash of the line before>","request_id":"<id>","sequence":<its
+    number>}`` with no quote in the id and no backslash before its closing quote.
+
+    Read from the line's end, these are the top-level members of a line that is a JSON
+    object, whatever the line holds before them (a nested ``"prev_hash"`` in ``changes``
+    cannot pass for the real one). Lines are taken in runs whose sequence numbers have
+    as many digits.
+    """
+    count, start = len(lines), 0
+    while start < count:
+        width = len(str(first + start))
+        end = min(count, 10**width - first)
+        part, own = (lines, hashes) if (start, end) == (0, count) else (lines[start:end], hashes[start:end])
+        if not _tails_run(part, own, prev if start == 0 else hashes[start - 1], first + start, width):
+            return False
+        start = end
+    return True
+
+
+def _first_line_canonical(line: bytes, *, organisation: str | None, prev: str, first: int) -> bool:
+    """The careful check, on a chunk's first line: a JSON object in canonical form, in place, of the organisation."""
+    try:
+        record = json.loads(line)
+        return (
+            isinstance(record, dict)
+            and canonical_bytes(record) == line
+            and (not organisation or record["organisation"] == organisation)
+            and record["sequence"] == first
+            and record["prev_hash"] == prev
+        )
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return False
+
+
+def _export_chunks(handle: BinaryIO) -> Iterator[tuple[list[bytes], bytes]]:
+    """The complete lines of an export's body, a chunk at a time, each with the block read.
+
+    A line cut by a block's end is carried into the next chunk; no block is copied.
+    """
+    rest = b""
+    while block := handle.read(EXPORT_CHUNK):
+        lines = block.split(b"\n")
+        if rest:
+            lines[0] = rest + lines[0]
+        rest = lines.pop()
+        if lines:
+            yield lines, block
+    if rest:
+        yield [rest], b""
+
+
 def export_records(
     handle: BinaryIO, *, organisation: str | None, evidence_files: bool = True
 ) -> Iterator[dict[str, Any] | _Verified | _Unreadable]:
     """The event lines of a format-2 export (after its header) for ``verify_records``.
 
-    Lines are read in chunks of a few MB. A chunk is checked in bulk: every line
-    hashed as stored; the ``prev_hash`` of each line (found with one regular
-    expression over the chunk, which also requires the organisation) equal to
-    the hash of the line before; the sequence numbers of its first and last
-    lines where they must be. Inside a chunk the links pin each line to its
-    place. ``evidence_files=False`` skips looking for ``evidence.added`` events
-    (when no stored file is to be checked). A chunk that passes becomes one ``_Verified``; any other chunk is
-    handed over line by line, so ``verify_records`` finds and names the problem
-    exactly as it does for the database.
+    Lines are read a chunk at a time and checked in bulk: every line hashed as
+    stored; read from its end, without parsing it, its ``prev_hash`` equal to the
+    hash of the line before and its ``sequence`` the next number
+    (``_tails_linked``); and the chunk's first line checked with care (parsed, in
+    canonical form, of the organisation). ``evidence_files=False`` skips looking
+    for ``evidence.added`` events (when no stored file is to be checked). A chunk
+    that passes becomes one ``_Verified``; any other chunk is handed over line by
+    line, so ``verify_records`` finds and names the problem exactly as it does for
+    the database.
+
+    What the bulk check leaves out: the other lines are not parsed, so one that is
+    not in canonical form, or names another organisation, passes if its link and
+    sequence are right. Its hash is then not one the app computed, so the lines
+    after it link to it only in a chain recomputed from it on: what signed
+    checkpoints are there to catch (each event hash they signed is compared here
+    too), and what nothing can tell from a real chain past the last checkpoint.
     """
     sha256, hexdigest = hashlib.sha256, type(hashlib.sha256()).hexdigest
-    member = b',"organisation":' + json.dumps(organisation, ensure_ascii=False).encode() if organisation else b""
-    links = re.compile(
-        (re.escape(member) if member else b"") + rb',"pilot_id":(?:-?[0-9]+|null),"prev_hash":"(.{64})","request_id":"'
-    )
-    prev, expected, rest = GENESIS_HASH, 1, b""
-    while True:
-        block = handle.read(EXPORT_CHUNK)
-        if block:
-            block = rest + block if rest else block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                rest = block
-                continue
-            chunk, rest = block[:cut], block[cut:]
-        elif rest:
-            chunk, rest = rest + b"\n", b""
-        else:
-            return
-        lines = chunk.split(b"\n")
-        lines.pop()
+    prev, expected = GENESIS_HASH, 1
+    for lines, block in _export_chunks(handle):
         count = len(lines)
-        hashes = "".join(map(hexdigest, map(sha256, lines)))
-        found = links.findall(chunk)
-        if (
-            len(found) == count
-            and lines[0].endswith(b',"sequence":%d}' % expected)
-            and lines[-1].endswith(b',"sequence":%d}' % (expected + count - 1))
-            and b"".join(found) == (prev + hashes[:-64]).encode("ascii")
+        hashes = list(map(hexdigest, map(sha256, lines)))
+        if _first_line_canonical(lines[0], organisation=organisation, prev=prev, first=expected) and _tails_linked(
+            lines, hashes, prev, expected
         ):
-            marked = _evidence_lines(chunk, lines) if evidence_files else {}
+            marked = _evidence_lines(block, lines) if evidence_files else {}
             if marked is not None:
                 yield _Verified(expected, prev, count, hashes, marked)
-                prev, expected = hashes[-64:], expected + count
+                prev, expected = hashes[-1], expected + count
                 continue
         kept = [line for line in lines if line.strip()]
         yield from _line_records(kept, expected)
