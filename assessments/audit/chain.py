@@ -482,7 +482,7 @@ def _line_records(lines: Iterable[bytes], first: int) -> Iterator[dict[str, Any]
     for number, line in enumerate(lines, start=first):
         try:
             record = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             yield _Unreadable(f"the line for event {number} is not valid JSON: {exc}")
             return
         if not isinstance(record, dict):
@@ -511,7 +511,7 @@ def _evidence_lines(block: bytes, lines: list[bytes]) -> dict[int, dict[str, Any
     for offset in offsets:
         try:
             record = json.loads(lines[offset])
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return None
         if not isinstance(record, dict):
             return None
@@ -717,7 +717,7 @@ def read_export(
     if first.startswith(b'{"format":'):
         try:
             header = json.loads(first)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             header = None
         if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
             handle.close()
@@ -736,7 +736,7 @@ def read_export(
                     continue
                 try:
                     yield json.loads(line)
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
                     yield _Unreadable(f"a line is not valid JSON: {exc}")
                     return
 
@@ -854,7 +854,7 @@ def _dossier_keys(members: _Members, problems: list[str]) -> tuple[Any, str | No
     try:
         data = json.loads(members.read("checkpoint.json") or b"")
         checkpoint = data if isinstance(data, dict) else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         checkpoint = None
     if checkpoint is None:
         problems.append("checkpoint.json: missing or not a JSON object")
@@ -890,7 +890,7 @@ def verify_dossier(path: Path, *, trusted_key_ids: Collection[str] = frozenset()
     manifest_bytes = members.read("manifest.json")
     try:
         manifest = json.loads(manifest_bytes or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != DOSSIER_FORMAT:
         problems.append("manifest.json: missing or not a Preflight dossier manifest")

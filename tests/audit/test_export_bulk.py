@@ -382,3 +382,14 @@ def test_every_evidence_event_is_found_wherever_chunks_cut_the_file(monkeypatch,
     last = f"evidence/{added[-1]}.csv"
     result, _ = _bulk(export, chunk, monkeypatch, file_hasher=lambda name: None if name == last else right(name))
     assert _where(result) == (added[-1], "missing file")
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_a_deeply_nested_line_is_reported_broken_not_a_crash(monkeypatch, chunk):
+    lines = _lines(_records())
+    lines[5] = b"[" * 200_000 + b"]" * 200_000
+    export = _export(lines)
+    result, _ = _bulk(export, chunk, monkeypatch)
+    careful = _careful(export)
+    assert not result.ok and not careful.ok
+    assert result.problem is not None and result.problem.sequence is not None and result.problem.sequence <= 6
