@@ -318,7 +318,7 @@ def _checkpoint(lines: list[bytes]) -> tuple[dict[str, Any], str]:
     key = Ed25519PrivateKey.generate()
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     hashes = [hashlib.sha256(line).hexdigest() for line in lines]
-    checkpoint = {
+    checkpoint: dict[str, Any] = {
         "format": chain.CHECKPOINT_FORMAT,
         "organisation": ORG,
         "sequence": len(lines),
