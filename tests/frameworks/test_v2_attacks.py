@@ -47,6 +47,7 @@ from assessments.reports.models import Report, ReportKind, ReportStatus
 from assessments.reviews.models import SIGNING_ROLES
 from assessments.reviews.selectors import readiness_gate
 from assessments.reviews.services import decision_record, meeting_cancel, meeting_schedule
+from tests.frameworks.test_views import _criterion_data as _form
 
 SYSTEM = Actor.system("tests")
 NON_ADMIN_ROLES = [role for role in Role.values if role != Role.ADMIN]
@@ -301,24 +302,6 @@ def draft(framework: Framework, users: dict[str, Any]) -> Framework:
 def admin_client(client: Client, users: dict[str, Any]) -> Client:
     client.force_login(users["admin"])
     return client
-
-
-def _form(criterion: Criterion, **overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "code": criterion.code,
-        "title": criterion.title,
-        "severity_minimal": criterion.severity_minimal,
-        "severity_limited": criterion.severity_limited,
-        "severity_high": criterion.severity_high,
-        "guidance": criterion.guidance,
-        "cost_if_missing": criterion.cost_if_missing,
-        "evidence_expected": criterion.evidence_expected,
-        "check_kind": criterion.check_kind,
-        "preflight_evidence": criterion.preflight_evidence,
-        "max_evidence_age_days": criterion.max_evidence_age_days,
-    }
-    data.update(overrides)
-    return data
 
 
 def _state(framework: Framework) -> tuple[Any, ...]:
