@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from assessments.frameworks.models import HeldEvidence
@@ -116,12 +117,19 @@ def held_evidence(*, assessments: Sequence[tuple[int, int, int]], kinds: set[str
                     day,
                 )
     if HeldEvidence.AUDIT_TRAIL in kinds:
-        signed: dict[int, tuple[int, dt.datetime]] = {}
-        for org_id, sequence, signed_at in AuditCheckpoint.objects.filter(
-            organisation_id__in={o for _, _, o in assessments}
-        ).values_list("organisation_id", "sequence", "signed_at"):
-            if org_id not in signed or sequence > signed[org_id][0]:
-                signed[org_id] = (sequence, signed_at)
+        # Only each organisation's newest checkpoint (an organisation signs one every few
+        # minutes, so reading them all would grow without bound on every pilot page).
+        latest_checkpoint = (
+            AuditCheckpoint.objects.filter(organisation_id=OuterRef("organisation_id"))
+            .order_by("-sequence")
+            .values("pk")[:1]
+        )
+        signed: dict[int, tuple[int, dt.datetime]] = {
+            org_id: (sequence, signed_at)
+            for org_id, sequence, signed_at in AuditCheckpoint.objects.filter(
+                organisation_id__in={o for _, _, o in assessments}, pk=Subquery(latest_checkpoint)
+            ).values_list("organisation_id", "sequence", "signed_at")
+        }
         for aid, _pilot, org_id in assessments:
             if org_id in signed:
                 sequence, signed_at = signed[org_id]

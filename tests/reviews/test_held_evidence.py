@@ -116,3 +116,23 @@ def test_handing_the_pilot_to_a_signer_rescores_it_at_once(pilot, meeting, users
     assert _reason(pilot, "GV-06") is not None
     stored = AssessmentScore.objects.get(assessment=_open(pilot))
     assert stored.blockers == len(scorecard(assessment=_open(pilot), today=timezone.localdate()).blockers)
+
+
+def test_the_audit_trail_is_dated_by_the_newest_checkpoint(pilot, owner_actor):
+    from assessments.audit.checkpoints import checkpoint_sign
+    from assessments.audit.models import AuditCheckpoint
+    from assessments.pilots.services import pilot_update
+
+    _name(pilot, "GV-01", "audit_trail")
+    signing_key_ensure()
+    checkpoint_create(organisation=pilot.organisation)
+    pilot_update(pilot=pilot, actor=owner_actor, description="One more event after the first checkpoint.")
+    assert checkpoint_sign(organisation=pilot.organisation).checkpoint is not None
+    newest = AuditCheckpoint.objects.filter(organisation=pilot.organisation).order_by("-sequence").first()
+    assert newest is not None and AuditCheckpoint.objects.filter(organisation=pilot.organisation).count() == 2
+    row = next(
+        r
+        for r in checklist(assessment=_open(pilot), today=timezone.localdate()).rows
+        if r.criterion_row.code == "GV-01"
+    )
+    assert f"signed checkpoint at event {newest.sequence} on " in row.criterion_row.held
