@@ -12,7 +12,7 @@ from typing import ClassVar
 from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
 from assessments.evidence.selectors import CheckOutcome, check_outcomes
-from assessments.frameworks.models import Criterion, Framework, GapKey, HeldEvidence, Severity
+from assessments.frameworks.models import SEVERITY_RANK, Criterion, Framework, GapKey, HeldEvidence, Severity
 from assessments.frameworks.scoring import (
     EXPIRING,
     STALE,
@@ -125,12 +125,9 @@ def criterion_rows(
     return rows
 
 
-_RANK = {"minor": 0, "major": 1, "blocking": 2}
-
-
 def _top(severities: Iterable[str]) -> str:
     """The highest of a criterion's severities (what a row that does not apply is shown with)."""
-    return max((s for s in severities if s), key=_RANK.__getitem__, default="minor")
+    return max((s for s in severities if s), key=SEVERITY_RANK.__getitem__, default="minor")
 
 
 def _held_expiry(item: HeldItem | None, max_age: int) -> tuple[dt.date, ...]:
